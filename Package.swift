@@ -8,10 +8,12 @@ let package = Package(
         .executable(name: "starling", targets: ["starling"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "Learning", targets: ["Learning"]),
+        .library(name: "Node", targets: ["Node"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries. zmq has no pkgConfig on purpose: Debian's libzmq.pc adds a
@@ -30,16 +32,23 @@ let package = Package(
         .target(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Node",
+            dependencies: [
+                "Gossip", "Learning", .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "starling",
             dependencies: [
-                "Gossip", "Learning",
+                "Gossip", "Learning", "Node",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,154 @@
+// A topology: the members of one Starling network, their settings and who talks to whom.
+// Parsed from a TOML file (see TopologyParser.swift); documented in README.md.
+
+import Foundation
+import Learning
+
+/// The settings every node uses unless its own entry overrides them.
+public struct NodeSettings: Sendable, Equatable, Codable {
+    /// A Hugging Face-layout model folder (model.safetensors + config.json), relative to
+    /// the topology file, or `random:tiny` for a randomly initialised tiny model shared by seed.
+    public var baseModel: String = "random:tiny"
+    /// `bytes`, or a folder holding a GPT-2 tokenizer (vocab.json + merges.txt or tokenizer.json).
+    public var tokenizer: String = "bytes"
+    public var lora: LoRAConfig = LoRAConfig(rank: 4, alpha: 32, dropout: 0.1)
+    /// Trust strategy with an optional variant, e.g. `validation`, `prediction:topk=3`.
+    public var trust: String = "validation"
+    /// Softmax temperature of the learned strategies.
+    public var temperature: Double = 1.0
+    /// Rounds of local training before the first aggregation.
+    public var warmupRounds: Int = 2
+    /// Optimizer steps per round.
+    public var localSteps: Int = 25
+    /// Rounds in all, warm-up included.
+    public var rounds: Int = 10
+    public var learningRate: Double = 2e-3
+    public var weightDecay: Double = 1e-3
+    public var batchSize: Int = 4
+    public var sequenceLength: Int = 64
+    /// Fractions of a node's tokens for train, trust and test.
+    public var splits: [Double] = [0.8, 0.1, 0.1]
+    /// Hops an update is relayed.
+    public var ttl: Int = 2
+    /// How long a round waits for its neighbours' updates, in milliseconds.
+    public var roundTimeoutMilliseconds: Int = 30_000
+    /// How many rounds old a held update may be and still count.
+    public var stalenessRounds: Int = 2
+    public var heartbeatMilliseconds: Int = 500
+    /// Missed heartbeats before a peer is considered gone.
+    public var liveness: Int = 6
+    /// Whether links are CURVE-encrypted.
+    public var curve: Bool = true
+    /// Text every node derives prediction-trust reference batches from (relative to the
+    /// topology file); nil derives them from the node's own text.
+    public var reference: String? = nil
+    /// Seed of model initialisation, sampling and the reference batches.
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// One member of the network.
+public struct TopologyNode: Sendable, Equatable {
+    public var name: String
+    /// Where its ROUTER listens: tcp://host:port, ipc://path or inproc://name.
+    public var endpoint: String
+    /// Its Ed25519 public key as 64 hex digits; nil means "read it from the node's state folder".
+    public var publicKey: String?
+    /// Its local text: a file or a folder of .txt, relative to the topology file.
+    public var data: String
+    /// Its row of the node × source mixture (for the oracle strategy and `data synth`).
+    public var mixture: [Double]?
+    /// Its settings: the defaults with this node's overrides applied.
+    public var settings: NodeSettings
+}
+
+/// How the edges are given.
+public enum EdgeShape: String, Sendable, Codable, CaseIterable {
+    case explicit, full, ring, kRegular = "k-regular", clusters
+}
+
+/// A parsed, checked topology.
+public struct Topology: Sendable, Equatable {
+    public var name: String
+    /// The folder holding the topology file; relative paths resolve against it.
+    public var baseDirectory: String
+    /// Root of the nodes' state folders (`<state>/<node name>`), resolved.
+    public var stateRoot: String
+    /// Names of the data sources, in mixture-column order.
+    public var sources: [String]
+    public var defaults: NodeSettings
+    public var nodes: [TopologyNode]
+    public var shape: EdgeShape
+    /// Undirected edges as index pairs (i < j), sorted.
+    public var edges: [(Int, Int)]
+
+    public static func == (a: Topology, b: Topology) -> Bool {
+        a.name == b.name && a.baseDirectory == b.baseDirectory && a.stateRoot == b.stateRoot && a.sources == b.sources
+            && a.defaults == b.defaults && a.nodes == b.nodes && a.shape == b.shape
+            && a.edges.map { [$0.0, $0.1] } == b.edges.map { [$0.0, $0.1] }
+    }
+
+    /// The index of the node called `name`.
+    public func index(of name: String) -> Int? { nodes.firstIndex { $0.name == name } }
+
+    /// Indices of the neighbours of node `i`, ascending.
+    public func neighbours(of i: Int) -> [Int] {
+        edges.compactMap { $0.0 == i ? $0.1 : ($0.1 == i ? $0.0 : nil) }.sorted()
+    }
+
+    /// The state folder of node `i`.
+    public func stateDirectory(of i: Int) -> String {
+        (stateRoot as NSString).appendingPathComponent(nodes[i].name)
+    }
+
+    /// Resolves a path from the topology file against its folder.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+    }
+}
+
+extension Topology {
+    /// Undirected edges of a shape over `n` nodes. `k` is the degree of `k-regular`
+    /// (each node links to the k/2 nearest on each side of a ring; odd k adds the
+    /// opposite node when n is even); `groups` splits nodes into contiguous clusters,
+    /// fully connected inside, and joins consecutive clusters by one bridge edge so
+    /// the graph stays connected.
+    public static func edges(shape: EdgeShape, count n: Int, k: Int = 2, groups: Int = 1) -> [(Int, Int)] {
+        var set = Set<[Int]>()
+        func add(_ a: Int, _ b: Int) {
+            guard a != b else { return }
+            set.insert([min(a, b), max(a, b)])
+        }
+        switch shape {
+        case .explicit:
+            break
+        case .full:
+            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { add(i, j) } }
+        case .ring:
+            if n > 1 { for i in 0..<n { add(i, (i + 1) % n) } }
+        case .kRegular:
+            if n > 1 {
+                for i in 0..<n {
+                    for d in 1...max(1, k / 2) { add(i, (i + d) % n) }
+                    if k % 2 == 1 && n % 2 == 0 { add(i, (i + n / 2) % n) }
+                }
+            }
+        case .clusters:
+            let members = clusterMembers(count: n, groups: groups)
+            for g in members {
+                for a in g { for b in g { add(a, b) } }
+            }
+            for g in 0..<(members.count - 1) where !members[g].isEmpty && !members[g + 1].isEmpty {
+                add(members[g].last!, members[g + 1].first!)
+            }
+        }
+        return set.map { ($0[0], $0[1]) }.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+    }
+
+    /// Node indices of each of `groups` contiguous clusters of nearly equal size.
+    public static func clusterMembers(count n: Int, groups: Int) -> [[Int]] {
+        let g = max(1, min(groups, max(n, 1)))
+        return (0..<g).map { c in Array((c * n / g)..<((c + 1) * n / g)) }
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+
+@testable import Node
+
+let keyA = String(repeating: "a", count: 64)
+let keyB = String(repeating: "b", count: 64)
+
+let validTopology = """
+    name = "lab"
+    sources = ["prose", "numbers"]
+
+    [defaults]
+    trust = "validation"
+    rounds = 6
+    warmup_rounds = 1
+    lora = { rank = 8, alpha = 16, dropout = 0.0, targets = ["attn.c_attn", "mlp.c_fc"] }
+
+    [[nodes]]
+    name = "alice"
+    endpoint = "tcp://127.0.0.1:7101"
+    public_key = "\(keyA)"
+    data = "data/alice.txt"
+    mixture = [1, 0]
+
+    [[nodes]]
+    name = "bob"
+    endpoint = "tcp://127.0.0.1:7102"
+    public_key = "\(keyB)"
+    mixture = [0.0, 1.0]
+    local_steps = 5
+
+    [[nodes]]
+    name = "carol"
+    endpoint = "ipc:///tmp/carol.sock"
+    mixture = [0.5, 0.5]
+
+    [edges]
+    pairs = [["alice", "bob"], ["bob", "carol"]]
+    """
+
+@Suite struct TopologyParserTests {
+    @Test func validFileParsesWithDefaultsAndOverrides() throws {
+        let (t, diagnostics) = TopologyParser.parse(text: validTopology, path: "/x/lab.toml")
+        #expect(diagnostics == [])
+        let topology = try #require(t)
+        #expect(topology.name == "lab")
+        #expect(topology.stateRoot == "/x/state/lab")
+        #expect(topology.nodes.map(\.name) == ["alice", "bob", "carol"])
+        #expect(topology.nodes[0].settings.rounds == 6)
+        #expect(topology.nodes[0].settings.localSteps == 25)
+        #expect(topology.nodes[1].settings.localSteps == 5)
+        #expect(topology.nodes[1].settings.lora.rank == 8)
+        #expect(topology.nodes[1].settings.lora.targets == [.attentionQKV, .mlpIn])
+        #expect(topology.nodes[2].publicKey == nil)
+        #expect(topology.nodes[2].data == "data/lab/carol.txt")
+        #expect(topology.shape == .explicit)
+        #expect(topology.edges.map { [$0.0, $0.1] } == [[0, 1], [1, 2]])
+        #expect(topology.neighbours(of: 1) == [0, 2])
+        #expect(topology.resolve("data/alice.txt") == "/x/data/alice.txt")
+    }
+
+    @Test func everyPlantedProblemIsReportedWithItsLine() {
+        let text = """
+            name = "broken"
+            sources = ["a", "b"]
+
+            [defaults]
+            trust = "magic"
+            rounds = -3
+            colour = "blue"
+
+            [[nodes]]
+            name = "alice"
+            endpoint = "tcp://127.0.0.1:7101"
+            public_key = "\(keyA)"
+
+            [[nodes]]
+            name = "bob"
+            endpoint = "tcp://127.0.0.1:7101"
+            public_key = "\(keyA)"
+            mixture = [1, 0, 0]
+
+            [[nodes]]
+            name = "carol"
+            endpoint = "udp://127.0.0.1:9"
+
+            [[nodes]]
+            name = "dave"
+            endpoint = "tcp://127.0.0.1:7104"
+            public_key = "xyz"
+
+            [edges]
+            pairs = [
+              ["alice", "bob"],
+              ["bob", "zed"],
+            ]
+            """
+        let (_, d) = TopologyParser.parse(text: text, path: "broken.toml")
+        let byLine = Dictionary(grouping: d, by: { $0.line ?? 0 }).mapValues { $0.map(\.message) }
+        #expect(byLine[5]?.first?.contains("unknown trust strategy \"magic\"") == true)
+        #expect(byLine[6]?.first?.contains("defaults.rounds must be at least 1, got -3") == true)
+        #expect(byLine[7]?.first == "unknown key defaults.colour")
+        #expect(byLine[16]?.first == "node bob: duplicate endpoint tcp://127.0.0.1:7101 (also used by alice)")
+        #expect(byLine[17]?.first == "node bob: duplicate public key (also used by alice)")
+        #expect(byLine[18]?.first == "node bob: mixture has 3 entries but there are 2 sources")
+        #expect(byLine[22]?.first?.contains("must start with tcp://, ipc:// or inproc://") == true)
+        #expect(byLine[27]?.first?.contains("public_key must be 64 hexadecimal digits") == true)
+        #expect(byLine[32]?.first == "edge [bob, zed] names unknown node \"zed\"")
+        // carol (line 20) and dave (line 24) have no edges at all.
+        #expect(byLine[20]?.contains { $0.contains("carol is unreachable") } == true)
+        #expect(byLine[24]?.contains { $0.contains("dave is unreachable") } == true)
+        #expect(d.count == 11)
+        #expect(d.allSatisfy { $0.description.hasPrefix("broken.toml:\($0.line!): ") })
+    }
+
+    @Test func syntaxErrorNamesItsLine() {
+        let (t, d) = TopologyParser.parse(text: "name = \"x\"\n[[nodes]\nname = 1\n", path: "s.toml")
+        #expect(t == nil)
+        #expect(d.count == 1)
+        #expect(d.first?.line == 2)
+        #expect(d.first?.message.hasPrefix("TOML syntax:") == true)
+    }
+
+    @Test func missingNodesIsAnError() {
+        let (_, d) = TopologyParser.parse(text: "name = \"empty\"\n", path: "e.toml")
+        #expect(d.map(\.message) == ["the topology lists no nodes (add [[nodes]] entries)"])
+    }
+
+    @Test func badValuesAreReported() {
+        let text = """
+            name = "v"
+            [defaults]
+            splits = [0.5, 0.5, 0.5]
+            temperature = 0
+            warmup_rounds = 10
+            rounds = 4
+            lora = { rank = 0, targets = ["attn.q"] }
+            [[nodes]]
+            name = "a"
+            endpoint = "tcp://127.0.0.1:70000"
+            """
+        let (_, d) = TopologyParser.parse(text: text, path: "v.toml")
+        let messages = d.map(\.message)
+        #expect(messages.contains("defaults.splits must be three positive fractions (train, trust, test) summing to 1"))
+        #expect(messages.contains("defaults.temperature must be positive, got 0.0"))
+        #expect(messages.contains("defaults.warmup_rounds (10) must be less than rounds (4)"))
+        #expect(messages.contains("defaults.lora.rank must be at least 1, got 0"))
+        #expect(messages.contains { $0.hasPrefix("defaults.lora.targets: unknown projection \"attn.q\"") })
+        #expect(messages.contains("node a: endpoint \"tcp://127.0.0.1:70000\" needs a port between 1 and 65535"))
+        #expect(d.first { $0.message.hasPrefix("defaults.splits") }?.line == 3)
+        #expect(d.first { $0.message.hasPrefix("defaults.lora.rank") }?.line == 7)
+    }
+}
+
+@Suite struct EdgeShapeTests {
+    func pairs(_ e: [(Int, Int)]) -> [[Int]] { e.map { [$0.0, $0.1] } }
+
+    @Test func ringJoinsNeighboursInACycle() {
+        #expect(pairs(Topology.edges(shape: .ring, count: 4)) == [[0, 1], [0, 3], [1, 2], [2, 3]])
+    }
+
+    @Test func fullJoinsEveryPair() {
+        #expect(Topology.edges(shape: .full, count: 4).count == 6)
+    }
+
+    @Test func kRegularGivesEveryNodeDegreeK() {
+        for (n, k) in [(8, 2), (8, 4), (8, 3), (10, 5)] {
+            let e = Topology.edges(shape: .kRegular, count: n, k: k)
+            var degree = Array(repeating: 0, count: n)
+            for (a, b) in e { degree[a] += 1; degree[b] += 1 }
+            #expect(degree.allSatisfy { $0 == k }, "n=\(n) k=\(k): \(degree)")
+        }
+    }
+
+    @Test func clustersAreCliquesJoinedByBridges() {
+        let e = pairs(Topology.edges(shape: .clusters, count: 9, groups: 3))
+        #expect(Topology.clusterMembers(count: 9, groups: 3) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+        // 3 edges inside each of 3 triangles, plus bridges 2-3 and 5-6.
+        #expect(e.count == 11)
+        #expect(e.contains([2, 3]) && e.contains([5, 6]) && !e.contains([0, 3]))
+    }
+}
