@@ -1,0 +1,109 @@
+// Generated local text: several sources that differ clearly in alphabet, rhythm and
+// structure, so that a tiny byte-level model learns which source a node holds. Every
+// node's text is a mixture of sources by its row of the mixture matrix, deterministic
+// given the seed: the default data of the demo and the tests, with the oracle known.
+
+/// A deterministic 64-bit generator (SplitMix64): small, fast and reproducible on
+/// every platform, unlike the system generator.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A kind of text.
+public enum TextSource: String, Sendable, CaseIterable, Codable {
+    /// English-like sentences about places and weather.
+    case prose
+    /// Arithmetic facts: `17 + 25 = 42;`.
+    case arithmetic
+    /// A small C-like program text.
+    case code
+    /// An invented language with long vowels and its own consonants.
+    case lingua
+
+    /// One line of this source.
+    public func line(using g: inout some RandomNumberGenerator) -> String {
+        func pick<T>(_ a: [T]) -> T { a[Int(g.next() % UInt64(a.count))] }
+        switch self {
+        case .prose:
+            let subjects = ["the old river", "a quiet town", "the north wind", "my sister", "the tall tree", "a grey cat", "the morning train"]
+            let verbs = ["carries", "watches", "remembers", "follows", "hides", "greets", "warms"]
+            let objects = ["the sleepy village", "a field of wheat", "the last light", "our small garden", "the stone bridge", "an open window"]
+            let tails = ["before the rain", "in early spring", "every evening", "without a sound", "near the harbour", "after supper"]
+            var s = "\(pick(subjects)) \(pick(verbs)) \(pick(objects)) \(pick(tails))."
+            s = s.prefix(1).uppercased() + s.dropFirst()
+            return s
+        case .arithmetic:
+            let a = Int(g.next() % 90) + 10, b = Int(g.next() % 90) + 10
+            switch g.next() % 3 {
+            case 0: return "\(a) + \(b) = \(a + b);"
+            case 1: return "\(max(a, b)) - \(min(a, b)) = \(max(a, b) - min(a, b));"
+            default:
+                let c = Int(g.next() % 9) + 2
+                return "\(a) * \(c) = \(a * c);"
+            }
+        case .code:
+            let names = ["count", "total", "index", "value", "limit", "step"]
+            let (x, y) = (pick(names), pick(names))
+            let n = Int(g.next() % 9) + 1
+            switch g.next() % 4 {
+            case 0: return "int \(x) = \(y) * \(n);"
+            case 1: return "if (\(x) > \(n)) { \(y) += \(x); }"
+            case 2: return "for (i = 0; i < \(x); i++) { \(y)[i] = \(n); }"
+            default: return "return \(x) - \(y);"
+            }
+        case .lingua:
+            let onsets = ["k", "v", "t", "s", "h", "j", "r"]
+            let vowels = ["aa", "uu", "ii", "a", "u", "oo"]
+            let codas = ["", "", "n", "k", "s"]
+            var words: [String] = []
+            for _ in 0..<(Int(g.next() % 4) + 3) {
+                var w = ""
+                for _ in 0..<(Int(g.next() % 2) + 2) { w += pick(onsets) + pick(vowels) }
+                words.append(w + pick(codas))
+            }
+            return words.joined(separator: " ") + "."
+        }
+    }
+}
+
+/// Writes text for nodes from a node × source mixture.
+public enum SyntheticText {
+    /// About `byteCount` bytes of text for one node: each line is drawn from source s
+    /// with probability mixture[s] / Σ mixture. Deterministic in (seed, nodeIndex).
+    public static func text(
+        sources: [TextSource], mixture: [Double], byteCount: Int, seed: UInt64, nodeIndex: Int
+    ) -> String {
+        precondition(sources.count == mixture.count && !sources.isEmpty, "one mixture entry per source")
+        var g = SplitMix64(seed: seed &* 0x100_0000_01B3 &+ UInt64(nodeIndex) &+ 1)
+        let total = mixture.reduce(0, +)
+        var out = ""
+        out.reserveCapacity(byteCount + 128)
+        while out.utf8.count < byteCount {
+            var u = Double(g.next() >> 11) / Double(1 << 53) * total
+            var s = sources.count - 1
+            for (i, m) in mixture.enumerated() {
+                if u < m { s = i; break }
+                u -= m
+            }
+            out += sources[s].line(using: &g)
+            out += "\n"
+        }
+        return out
+    }
+
+    /// The default mixture row of node `i` of `n` over `sourceCount` sources: node i
+    /// holds source ⌊i · sourceCount / n⌋ only (contiguous groups, as `clusters` edges form).
+    public static func defaultMixture(node i: Int, of n: Int, sourceCount: Int) -> [Double] {
+        var row = Array(repeating: 0.0, count: sourceCount)
+        row[min(sourceCount - 1, i * sourceCount / max(n, 1))] = 1
+        return row
+    }
+}

@@ -1,0 +1,86 @@
+// `starling topology init`: a new topology file and a state folder with a fresh key per node.
+
+import Foundation
+import Gossip
+
+/// Makes a topology of a chosen shape, ready to run on this machine.
+public enum TopologyTemplate {
+    /// Friendly node names; past the list nodes are called node-N.
+    static let names = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
+        "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yolanda",
+    ]
+
+    public static func nodeName(_ i: Int) -> String { i < names.count ? names[i] : "node-\(i + 1)" }
+
+    /// Writes the topology file at `path` and a key for every node under its state
+    /// folder (`state/<name>/<node>` beside the file). Refuses to replace an existing
+    /// file or key. Returns the file's text.
+    @discardableResult
+    public static func create(
+        path: String, name: String, shape: EdgeShape, nodeCount n: Int, groups: Int, k: Int = 2,
+        sources: [TextSource], basePort: Int = 7100
+    ) throws -> String {
+        guard n >= 1 else { throw TopologyError(diagnostics: [.init(file: path, line: nil, message: "--nodes must be at least 1")]) }
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw TopologyError(diagnostics: [.init(file: path, line: nil, message: "already exists; choose another --out or remove it")])
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let stateRoot = "state/\(name)"
+        var text = """
+            # Starling topology "\(name)": \(n) nodes, \(shape.rawValue) edges.
+            # Check it with `starling topology check \((path as NSString).lastPathComponent)`,
+            # make the nodes' text with `starling data synth --topology ...`, run it with `starling up ...`.
+            name = "\(name)"
+            state = "\(stateRoot)"
+            sources = [\(sources.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))]
+
+            [defaults]
+            base_model = "random:tiny"
+            tokenizer = "bytes"
+            trust = "validation"
+            temperature = 1.0
+            warmup_rounds = 2
+            local_steps = 25
+            rounds = 10
+            learning_rate = 0.002
+            batch_size = 4
+            sequence_length = 64
+            ttl = 2
+            round_timeout_ms = 30000
+            curve = true
+            lora = { rank = 4, alpha = 32, dropout = 0.1 }
+
+            [edges]
+            shape = "\(shape.rawValue)"
+
+            """
+        if shape == .clusters { text += "groups = \(groups)\n" }
+        if shape == .kRegular { text += "k = \(k)\n" }
+        let members = Topology.clusterMembers(count: n, groups: shape == .clusters ? groups : sources.count)
+        for i in 0..<n {
+            let nodeName = nodeName(i)
+            let stateDir = ((directory as NSString).appendingPathComponent(stateRoot) as NSString).appendingPathComponent(nodeName)
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let keyPath = (stateDir as NSString).appendingPathComponent(SigningKeyPair.secretKeyFileName)
+            let keys = try SigningKeyPair()
+            try keys.save(to: keyPath)
+            try keys.savePublicKey(to: (stateDir as NSString).appendingPathComponent(SigningKeyPair.publicKeyFileName), overwrite: true)
+            let group = members.firstIndex { $0.contains(i) } ?? 0
+            var mixture = Array(repeating: 0.0, count: sources.count)
+            mixture[group % sources.count] = 1
+            text += """
+
+                [[nodes]]
+                name = "\(nodeName)"
+                endpoint = "tcp://127.0.0.1:\(basePort + i + 1)"
+                public_key = "\(keys.publicKey)"
+                data = "data/\(name)/\(nodeName).txt"
+                mixture = [\(mixture.map { $0 == 0 ? "0" : "1" }.joined(separator: ", "))]
+
+                """
+        }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return text
+    }
+}

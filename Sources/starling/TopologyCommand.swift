@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Node
+
+/// `starling topology`: write and check topology files.
+struct TopologyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topology",
+        abstract: "Create and check topology files.",
+        subcommands: [Check.self, Init.self]
+    )
+
+    /// `starling topology check FILE`
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report every problem in a topology file, each with its line.",
+            discussion: """
+                Exits 0 and prints a summary when the file is sound; otherwise prints one
+                line per problem (FILE:LINE: message) and exits 1.
+
+                Example:
+                  $ starling topology check topologies/demo.toml
+                  topologies/demo.toml: ok: 4 nodes, 4 edges (ring), trust validation
+                """
+        )
+
+        @Argument(help: "The topology file.")
+        var file: String
+
+        func run() throws {
+            do {
+                let t = try TopologyParser.load(path: file)
+                let strategies = Set(t.nodes.map(\.settings.trust)).sorted().joined(separator: ", ")
+                print("\(file): ok: \(t.nodes.count) nodes, \(t.edges.count) edges (\(t.shape.rawValue)), trust \(strategies)")
+            } catch let e as TopologyError {
+                for d in e.diagnostics { printError(d.description) }
+                printError("\(e.diagnostics.count) problem\(e.diagnostics.count == 1 ? "" : "s") in \(file)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    /// `starling topology init`
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "Write a new topology file and a state folder with a key for each node.",
+            discussion: """
+                Nodes listen on 127.0.0.1 ports base-port+1, base-port+2, ...; edit the
+                endpoints to spread the nodes over machines. Keys go to
+                state/<name>/<node>/ beside the file.
+
+                Example:
+                  $ starling topology init --shape clusters --nodes 9 --groups 3 --out lab.toml
+                  wrote lab.toml (9 nodes, clusters) and 9 keys under state/lab
+                """
+        )
+
+        @Option(help: "Edge shape: \(EdgeShape.allCases.filter { $0 != .explicit }.map(\.rawValue).joined(separator: ", ")).")
+        var shape: String = "ring"
+
+        @Option(help: "Number of nodes.")
+        var nodes: Int
+
+        @Option(help: "Number of clusters (shape clusters).")
+        var groups: Int = 2
+
+        @Option(help: "Degree of every node (shape k-regular).")
+        var k: Int = 2
+
+        @Option(help: "Comma-separated text sources: \(TextSource.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var sources: String?
+
+        @Option(help: "Topology name (default: the file name without extension).")
+        var name: String?
+
+        @Option(help: "Ports are base-port+1 ... base-port+N.")
+        var basePort: Int = 7100
+
+        @Option(help: "The topology file to write.")
+        var out: String
+
+        func validate() throws {
+            guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1") }
+            guard groups >= 1 && groups <= nodes else { throw ValidationError("--groups must be between 1 and --nodes") }
+            guard (1...65000).contains(basePort) && basePort + nodes <= 65535 else {
+                throw ValidationError("--base-port must leave room for \(nodes) ports below 65536")
+            }
+        }
+
+        func run() throws {
+            guard let edgeShape = EdgeShape(rawValue: shape), edgeShape != .explicit else {
+                throw ValidationError("unknown --shape \(shape)")
+            }
+            if edgeShape == .kRegular && k >= nodes { throw ValidationError("--k must be less than --nodes") }
+            let sourceList: [TextSource]
+            if let sources {
+                sourceList = try sources.split(separator: ",").map {
+                    guard let s = TextSource(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("unknown source \($0)")
+                    }
+                    return s
+                }
+            } else {
+                sourceList = Array(TextSource.allCases.prefix(edgeShape == .clusters ? min(groups, TextSource.allCases.count) : 2))
+            }
+            let topologyName = name ?? ((out as NSString).lastPathComponent as NSString).deletingPathExtension
+            do {
+                try TopologyTemplate.create(
+                    path: out, name: topologyName, shape: edgeShape, nodeCount: nodes, groups: groups, k: k,
+                    sources: sourceList, basePort: basePort)
+            } catch {
+                throw UserError("\(error)")
+            }
+            print("wrote \(out) (\(nodes) nodes, \(edgeShape.rawValue)) and \(nodes) keys under state/\(topologyName)")
+        }
+    }
+}
+
+/// Prints a line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
