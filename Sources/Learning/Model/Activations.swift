@@ -1,0 +1,98 @@
+// Activations: the forward pass's tensors, kept for backward, and the backward's
+// scratch, carved from one allocation sized for (B,T).
+
+/// Offsets into one flat buffer of everything a forward and backward pass at batch
+/// size B and sequence length T needs.
+final class Activations {
+    struct Block {
+        var ln1 = 0, ln1Mean = 0, ln1Rstd = 0  // (N,C), (N), (N)
+        var qkv = 0  // (N,3C)
+        var atty = 0  // (N,C) attention output before the projection
+        var att = 0  // (B,NH,T,T) attention probabilities
+        var attentionProjection = 0  // (N,C)
+        var residual2 = 0  // (N,C)
+        var ln2 = 0, ln2Mean = 0, ln2Rstd = 0  // (N,C), (N), (N)
+        var fch = 0  // (N,4C) MLP hidden before GELU
+        var fchGelu = 0  // (N,4C)
+        var fcProjection = 0  // (N,C)
+        var residual3 = 0  // (N,C) block output
+        /// LoRA h = xd · Aᵀ (N,r) per target position in `LoRAConfig.Target.allCases`.
+        var loraH = [Int](repeating: 0, count: LoRAConfig.Target.allCases.count)
+    }
+
+    let B: Int, T: Int
+    let buffer: FloatBuffer
+    let blocks: [Block]
+    let encoded: Int  // (N,C)
+    let lnf: Int, lnfMean: Int, lnfRstd: Int  // (N,C), (N), (N)
+    let logits: Int  // (N,V)
+    let logsumexp: Int  // (N)
+    let losses: Int  // (N)
+
+    // Backward scratch, one block's worth, reused layer after layer.
+    let dStream: Int, dStream2: Int, dBranch: Int, dLN: Int, dAtty: Int  // (N,C) each
+    let dQKV: Int  // (N,3C)
+    let dFCH: Int  // (N,4C)
+    let loraXD: Int  // (N,4C) dropped-out LoRA input
+    let loraDH: Int  // (N,r)
+    let dLogits: Int  // (logitRowsPerChunk,V)
+    let logitRowsPerChunk: Int
+
+    init(config: GPT2Config, rank: Int, B: Int, T: Int) {
+        let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T
+        var offset = 0
+        func take(_ count: Int) -> Int {
+            defer { offset += (count + 15) & ~15 }  // keep every tensor 64-byte aligned
+            return offset
+        }
+        encoded = take(N * C)
+        var blocks: [Block] = []
+        for _ in 0..<config.layers {
+            var block = Block()
+            block.ln1 = take(N * C)
+            block.ln1Mean = take(N)
+            block.ln1Rstd = take(N)
+            block.qkv = take(N * 3 * C)
+            block.atty = take(N * C)
+            block.att = take(B * NH * T * T)
+            block.attentionProjection = take(N * C)
+            block.residual2 = take(N * C)
+            block.ln2 = take(N * C)
+            block.ln2Mean = take(N)
+            block.ln2Rstd = take(N)
+            block.fch = take(N * 4 * C)
+            block.fchGelu = take(N * 4 * C)
+            block.fcProjection = take(N * C)
+            block.residual3 = take(N * C)
+            if rank > 0 {
+                for i in block.loraH.indices { block.loraH[i] = take(N * rank) }
+            }
+            blocks.append(block)
+        }
+        self.blocks = blocks
+        lnf = take(N * C)
+        lnfMean = take(N)
+        lnfRstd = take(N)
+        logits = take(N * V)
+        logsumexp = take(N)
+        losses = take(N)
+        dStream = take(N * C)
+        dStream2 = take(N * C)
+        dBranch = take(N * C)
+        dLN = take(N * C)
+        dAtty = take(N * C)
+        dQKV = take(N * 3 * C)
+        dFCH = take(N * 4 * C)
+        loraXD = rank > 0 ? take(N * 4 * C) : 0
+        loraDH = rank > 0 ? take(N * rank) : 0
+        // The (N,V) gradient of the logits is made a chunk of rows at a time, so that
+        // a 50k vocabulary does not need a second logits-sized buffer.
+        logitRowsPerChunk = max(1, min(N, (1 << 23) / V))
+        dLogits = take(logitRowsPerChunk * V)
+        self.B = B
+        self.T = T
+        buffer = FloatBuffer(count: offset)
+    }
+
+    @inline(__always) subscript(offset: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + offset }
+}

@@ -1,0 +1,47 @@
+// CrossEntropy: softmax and cross-entropy fused over the vocabulary.
+
+import Foundation
+
+/// losses (N) = logsumexp(logits row) - logits[target] for logits (N,V), targets (N).
+/// A negative target marks a position without a target: its loss is 0.
+/// logsumexp (N) is kept for the backward pass.
+func crossEntropyForward(
+    losses: UnsafeMutablePointer<Float>, logsumexp: UnsafeMutablePointer<Float>,
+    logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, N: Int, V: Int
+) {
+    Parallel.forRanges(N, costPerItem: 12 * V) { rows in
+        for row in rows {
+            let l = logits + row * V
+            var maximum = -Float.infinity
+            for i in 0..<V { maximum = max(maximum, l[i]) }
+            var sum: Float = 0
+            for i in 0..<V { sum += exp(l[i] - maximum) }
+            let lse = maximum + log(sum)
+            logsumexp[row] = lse
+            let target = Int(targets[row])
+            losses[row] = target >= 0 ? lse - l[target] : 0
+        }
+    }
+}
+
+/// dlogits (rows.count, V) = dloss · (softmax(logits row) - onehot(target)) for the
+/// given rows of logits (N,V) (overwritten; rows without a target get zeros).
+func crossEntropyBackward(
+    dlogits: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, logsumexp: UnsafePointer<Float>,
+    targets: UnsafePointer<Int32>, dloss: Float, rows: Range<Int>, V: Int
+) {
+    Parallel.forRanges(rows.count, costPerItem: 12 * V) { local in
+        for offset in local {
+            let row = rows.lowerBound + offset
+            let l = logits + row * V, d = dlogits + offset * V
+            let target = Int(targets[row])
+            guard target >= 0 else {
+                d.update(repeating: 0, count: V)
+                continue
+            }
+            let lse = logsumexp[row]
+            for i in 0..<V { d[i] = dloss * exp(l[i] - lse) }
+            d[target] -= dloss
+        }
+    }
+}

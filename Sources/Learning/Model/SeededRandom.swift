@@ -1,0 +1,90 @@
+// SeededRandom: the deterministic random numbers of initialisation and dropout.
+
+import Foundation
+
+/// xoshiro256** seeded through SplitMix64: the same seed gives the same stream on
+/// every platform, which `SystemRandomNumberGenerator` does not.
+public struct SeededRandom: RandomNumberGenerator {
+    private var s0, s1, s2, s3: UInt64
+
+    public init(seed: UInt64) {
+        var state = seed
+        s0 = SeededRandom.splitMix(&state)
+        s1 = SeededRandom.splitMix(&state)
+        s2 = SeededRandom.splitMix(&state)
+        s3 = SeededRandom.splitMix(&state)
+    }
+
+    /// One step of SplitMix64: advances `state` and returns a well-mixed 64-bit value.
+    static func splitMix(_ state: inout UInt64) -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return mix(state)
+    }
+
+    /// The SplitMix64 finaliser: a bijective scramble of 64 bits.
+    @inline(__always)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = s3 << 45 | s3 >> 19
+        return result
+    }
+
+    /// A uniform Double in [0, 1) with 53 random bits.
+    public mutating func nextUnit() -> Double {
+        Double(next() >> 11) * 0x1.0p-53
+    }
+
+    /// A uniform Float in [low, high).
+    public mutating func uniform(_ low: Float, _ high: Float) -> Float {
+        low + (high - low) * Float(nextUnit())
+    }
+
+    /// Fills `values` with normal(0, std) numbers by the Box-Muller transform.
+    public mutating func fillNormal(_ values: UnsafeMutableBufferPointer<Float>, std: Float) {
+        var index = 0
+        while index < values.count {
+            let u1 = 1 - nextUnit()  // in (0, 1], so the log is finite
+            let u2 = nextUnit()
+            let radius = (-2 * log(u1)).squareRoot()
+            let angle = 2 * Double.pi * u2
+            values[index] = Float(radius * cos(angle)) * std
+            if index + 1 < values.count { values[index + 1] = Float(radius * sin(angle)) * std }
+            index += 2
+        }
+    }
+}
+
+/// A dropout mask that is a pure function of (seed, stream, index): forward and
+/// backward regenerate the same mask without storing it, in any thread order.
+struct DropoutMask {
+    let seed: UInt64
+    let stream: UInt64
+    /// Probability of keeping a value.
+    let keep: Float
+
+    /// Whether element `index` survives.
+    @inline(__always)
+    func keeps(_ index: Int) -> Bool {
+        let bits = SeededRandom.mix(seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15) &+ UInt64(index))
+        return Float(bits >> 40) * 0x1.0p-24 < keep
+    }
+
+    /// out[i] = inp[i] · mask[i] / keep for i in `range` (indices into the whole tensor).
+    func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, range: Range<Int>) {
+        let scale = 1 / keep
+        for i in range { out[i] = keeps(i) ? inp[i] * scale : 0 }
+    }
+}
