@@ -39,7 +39,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
-        .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
     ],
     swiftLanguageModes: [.v6]
