@@ -47,7 +47,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
-        .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NodeTests", dependencies: ["Node"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
     ],

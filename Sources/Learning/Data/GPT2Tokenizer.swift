@@ -1,0 +1,328 @@
+// GPT2Tokenizer: GPT-2's byte-level byte-pair encoding.
+//
+// Text → split on special tokens (`<|endoftext|>`) → GPT2PreTokenizer pieces → the UTF-8
+// bytes of each piece → byte tokens → merges applied lowest rank first → ids.
+// The vocabulary files spell each token's bytes with GPT-2's printable byte↔unicode
+// table (space is "Ġ", newline "Ċ"); internally tokens are byte strings and merges are
+// pairs of ids, so the table is only needed while loading.
+
+import Foundation
+
+/// A tokenizer file could not be used.
+public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+    /// A file could not be read.
+    case file(FileError)
+    /// A file is not in the expected format.
+    case malformed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .file(let error): return error.description
+        case .malformed(let path, let reason): return "\(path): not a GPT-2 tokenizer file: \(reason)"
+        }
+    }
+}
+
+/// GPT-2 byte-level BPE, loaded from `vocab.json` + `merges.txt` or from a Hugging Face
+/// `tokenizer.json`.
+public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
+    /// The end-of-text marker of GPT-2.
+    public static let endOfTextString = "<|endoftext|>"
+
+    /// Bytes of every id (special tokens: their text); empty for unused ids.
+    private let tokenBytes: [[UInt8]]
+    /// Id of each single byte.
+    private let byteTokens: [Int32]
+    /// (left id, right id) → (rank, merged id).
+    private let merges: [UInt64: (rank: Int32, merged: Int32)]
+    /// Special tokens recognised in text, longest first, as scalars, with their ids.
+    private let specialTokens: [(scalars: [Unicode.Scalar], id: Int32)]
+
+    public let vocabularySize: Int
+    public let endOfTextToken: Int32?
+
+    /// Encodings of recent pieces; guarded by `cacheLock` (encode may run on many threads).
+    private var cache: [String: [Int32]] = [:]
+    private let cacheLock = NSLock()
+    private static let cacheLimit = 50_000
+
+    // ----------------------------------------------------------------------------
+    // Loading
+
+    /// Loads `vocab.json` (token → id) and `merges.txt` (one "left right" pair per line,
+    /// after an optional `#version` line). `<|endoftext|>`, if in the vocabulary, is special.
+    public convenience init(vocabularyPath: String, mergesPath: String) throws(TokenizerError) {
+        let vocabulary = try Self.readVocabulary(vocabularyPath)
+        let text: String
+        do { text = try FileSystem.readText(mergesPath) } catch { throw .file(error) }
+        var pairs: [(String, String)] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = line.hasSuffix("\r") ? line.dropLast() : line
+            if line.isEmpty || (number == 0 && line.hasPrefix("#version")) { continue }
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw .malformed(path: mergesPath, reason: "line \(number + 1) is not two tokens separated by one space")
+            }
+            pairs.append((String(parts[0]), String(parts[1])))
+        }
+        let specials = vocabulary[Self.endOfTextString].map { [(Self.endOfTextString, $0)] } ?? []
+        try self.init(vocabulary: vocabulary, merges: pairs, specialTokens: specials, path: mergesPath)
+    }
+
+    /// Loads a Hugging Face `tokenizer.json` whose model is BPE; its special added tokens
+    /// are recognised in text.
+    public convenience init(tokenizerJSONPath path: String) throws(TokenizerError) {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readBytes(path) } catch { throw .file(error) }
+        let file: TokenizerJSON
+        do { file = try JSONDecoder().decode(TokenizerJSON.self, from: Data(bytes)) } catch {
+            throw .malformed(path: path, reason: describe(error))
+        }
+        if let type = file.model.type, type != "BPE" { throw .malformed(path: path, reason: "model type is \(type), not BPE") }
+        var pairs: [(String, String)] = []
+        for (index, merge) in file.model.merges.enumerated() {
+            guard let pair = merge.pair else { throw .malformed(path: path, reason: "merge \(index) is not a pair of tokens") }
+            pairs.append(pair)
+        }
+        var vocabulary = file.model.vocab
+        var specials: [(String, Int32)] = []
+        for token in file.addedTokens ?? [] {
+            vocabulary[token.content] = token.id
+            if token.special ?? true { specials.append((token.content, token.id)) }
+        }
+        try self.init(vocabulary: vocabulary, merges: pairs, specialTokens: specials, path: path)
+    }
+
+    /// Builds the tokenizer from a vocabulary spelled with the byte↔unicode table, merges
+    /// in rank order, and special tokens (spelled as plain text).
+    public init(vocabulary: [String: Int32], merges pairs: [(String, String)], specialTokens specials: [(String, Int32)], path: String = "(memory)") throws(TokenizerError) {
+        let specialIDs = Set(specials.map(\.1))
+        let size = Int((vocabulary.values.max() ?? -1) + 1)
+        guard size > 0 else { throw .malformed(path: path, reason: "the vocabulary is empty") }
+        guard vocabulary.values.allSatisfy({ $0 >= 0 }) else { throw .malformed(path: path, reason: "the vocabulary has a negative id") }
+        var tokenBytes = [[UInt8]](repeating: [], count: size)
+        var idOfBytes: [[UInt8]: Int32] = [:]
+        for (text, id) in vocabulary {
+            if specialIDs.contains(id) {
+                tokenBytes[Int(id)] = Array(text.utf8)
+                continue
+            }
+            guard let bytes = Self.bytes(ofVocabularyToken: text) else {
+                throw .malformed(path: path, reason: "token \(text.debugDescription) has a character outside the byte table")
+            }
+            tokenBytes[Int(id)] = bytes
+            idOfBytes[bytes] = id
+        }
+        var byteTokens = [Int32](repeating: 0, count: 256)
+        for byte in 0..<256 {
+            guard let id = idOfBytes[[UInt8(byte)]] else {
+                throw .malformed(path: path, reason: "the vocabulary lacks the token of byte \(byte)")
+            }
+            byteTokens[byte] = id
+        }
+        var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
+        merges.reserveCapacity(pairs.count)
+        for (rank, (left, right)) in pairs.enumerated() {
+            guard let leftID = vocabulary[left], let rightID = vocabulary[right], let merged = vocabulary[left + right] else {
+                throw .malformed(path: path, reason: "merge \(rank + 1) (\(left) \(right)) uses tokens not in the vocabulary")
+            }
+            let key = Self.pairKey(leftID, rightID)
+            if merges[key] == nil { merges[key] = (Int32(rank), merged) }
+        }
+        self.tokenBytes = tokenBytes
+        self.byteTokens = byteTokens
+        self.merges = merges
+        self.specialTokens = specials
+            .map { (Array($0.0.unicodeScalars), $0.1) }
+            .filter { !$0.0.isEmpty }
+            .sorted { $0.0.count > $1.0.count }
+        self.vocabularySize = size
+        self.endOfTextToken = specials.first { $0.0 == Self.endOfTextString }?.1 ?? vocabulary[Self.endOfTextString]
+    }
+
+    private static func readVocabulary(_ path: String) throws(TokenizerError) -> [String: Int32] {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readBytes(path) } catch { throw .file(error) }
+        do { return try JSONDecoder().decode([String: Int32].self, from: Data(bytes)) } catch {
+            throw .malformed(path: path, reason: "expected an object of token → id: \(describe(error))")
+        }
+    }
+
+    // ----------------------------------------------------------------------------
+    // The byte↔unicode table
+
+    /// GPT-2's table: printable Latin-1 bytes (`!`…`~`, `¡`…`¬`, `®`…`ÿ`) stand for
+    /// themselves; the other 68 bytes map, in order, to U+0100 upwards.
+    public static let byteToScalar: [Unicode.Scalar] = {
+        var table = [Unicode.Scalar](repeating: " ", count: 256)
+        var next: UInt32 = 256
+        for byte in 0..<256 {
+            if (33...126).contains(byte) || (161...172).contains(byte) || (174...255).contains(byte) {
+                table[byte] = Unicode.Scalar(UInt32(byte))!
+            } else {
+                table[byte] = Unicode.Scalar(next)!
+                next += 1
+            }
+        }
+        return table
+    }()
+
+    /// The inverse of `byteToScalar`.
+    static let scalarToByte: [UInt32: UInt8] = {
+        var inverse: [UInt32: UInt8] = [:]
+        for (byte, scalar) in byteToScalar.enumerated() { inverse[scalar.value] = UInt8(byte) }
+        return inverse
+    }()
+
+    /// The bytes a vocabulary token spells, or nil if it uses a character outside the table.
+    static func bytes(ofVocabularyToken text: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        for scalar in text.unicodeScalars {
+            guard let byte = scalarToByte[scalar.value] else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+
+    private static func pairKey(_ left: Int32, _ right: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+    }
+
+    // ----------------------------------------------------------------------------
+    // Encoding and decoding
+
+    public func encode(_ text: String) -> [Int32] {
+        let scalars = Array(text.unicodeScalars)
+        var ids: [Int32] = []
+        var segmentStart = 0
+        var i = 0
+        while i < scalars.count {
+            if let special = specialToken(in: scalars, at: i) {
+                encodeOrdinary(scalars[segmentStart..<i], into: &ids)
+                ids.append(special.id)
+                i += special.length
+                segmentStart = i
+            } else {
+                i += 1
+            }
+        }
+        encodeOrdinary(scalars[segmentStart..<scalars.count], into: &ids)
+        return ids
+    }
+
+    public func decode(_ tokens: [Int32]) -> String {
+        var bytes: [UInt8] = []
+        for token in tokens {
+            if token >= 0 && Int(token) < tokenBytes.count && !tokenBytes[Int(token)].isEmpty {
+                bytes += tokenBytes[Int(token)]
+            } else {
+                bytes += [0xEF, 0xBF, 0xBD]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The special token that starts at `i`, if any (the longest one).
+    private func specialToken(in scalars: [Unicode.Scalar], at i: Int) -> (id: Int32, length: Int)? {
+        for special in specialTokens where i + special.scalars.count <= scalars.count {
+            if scalars[i..<(i + special.scalars.count)].elementsEqual(special.scalars) {
+                return (special.id, special.scalars.count)
+            }
+        }
+        return nil
+    }
+
+    private func encodeOrdinary(_ scalars: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
+        guard !scalars.isEmpty else { return }
+        let segment = Array(scalars)
+        for range in GPT2PreTokenizer.ranges(of: segment) {
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: segment[range])
+            let piece = String(view)
+            cacheLock.lock()
+            let cached = cache[piece]
+            cacheLock.unlock()
+            if let cached {
+                ids += cached
+                continue
+            }
+            let encoded = bytePairEncode(Array(piece.utf8))
+            cacheLock.lock()
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[piece] = encoded
+            cacheLock.unlock()
+            ids += encoded
+        }
+    }
+
+    /// Merges the byte tokens of one piece: repeatedly the adjacent pair of lowest rank,
+    /// every occurrence from left to right, until no pair has a merge.
+    func bytePairEncode(_ bytes: [UInt8]) -> [Int32] {
+        var word = bytes.map { byteTokens[Int($0)] }
+        while word.count >= 2 {
+            var best: (rank: Int32, merged: Int32)?
+            var bestPair: UInt64 = 0
+            for k in 0..<(word.count - 1) {
+                let key = Self.pairKey(word[k], word[k + 1])
+                if let merge = merges[key], best == nil || merge.rank < best!.rank {
+                    best = merge
+                    bestPair = key
+                }
+            }
+            guard let best else { break }
+            var merged: [Int32] = []
+            merged.reserveCapacity(word.count)
+            var k = 0
+            while k < word.count {
+                if k + 1 < word.count && Self.pairKey(word[k], word[k + 1]) == bestPair {
+                    merged.append(best.merged)
+                    k += 2
+                } else {
+                    merged.append(word[k])
+                    k += 1
+                }
+            }
+            word = merged
+        }
+        return word
+    }
+}
+
+/// The parts of a Hugging Face `tokenizer.json` that a BPE needs.
+struct TokenizerJSON: Decodable {
+    struct Model: Decodable {
+        var type: String?
+        var vocab: [String: Int32]
+        var merges: [Merge]
+    }
+
+    /// One merge, written either "left right" or ["left", "right"].
+    struct Merge: Decodable {
+        var pair: (String, String)?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+                pair = parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty ? (String(parts[0]), String(parts[1])) : nil
+            } else {
+                let parts = try container.decode([String].self)
+                pair = parts.count == 2 ? (parts[0], parts[1]) : nil
+            }
+        }
+    }
+
+    struct AddedToken: Decodable {
+        var id: Int32
+        var content: String
+        var special: Bool?
+    }
+
+    var model: Model
+    var addedTokens: [AddedToken]?
+
+    enum CodingKeys: String, CodingKey {
+        case model
+        case addedTokens = "added_tokens"
+    }
+}

@@ -1,0 +1,235 @@
+// PEFTAdapter: a LoRAAdapter saved as a PEFT (huggingface/peft) adapter folder, so that
+// `PeftModel.from_pretrained(gpt2, folder)` loads what Starling trained, and back:
+//
+//   folder/adapter_model.safetensors   base_model.model.transformer.h.N.attn.c_attn.lora_A.weight [r, in]
+//                                      base_model.model.transformer.h.N.attn.c_attn.lora_B.weight [out, r]
+//   folder/adapter_config.json         peft_type LORA, r, lora_alpha, lora_dropout, target_modules, ...
+//
+// Both files are written atomically (weights first, then the config).
+
+import Foundation
+
+/// A PEFT adapter folder could not be read or written.
+public enum PEFTAdapterError: Error, Equatable, CustomStringConvertible {
+    /// `adapter_config.json` is not a LoRA configuration Starling can use.
+    case invalidConfig(path: String, reason: String)
+    /// `adapter_model.safetensors` is malformed.
+    case weights(path: String, SafeTensorsError)
+    /// A tensor whose name is not a LoRA matrix of a GPT-2 projection.
+    case unrecognizedTensor(String)
+    /// The tensors do not form a complete adapter (every layer, every target, A and B).
+    case incompleteAdapter(String)
+    /// A LoRA matrix has a shape that does not fit the rank or its partner.
+    case wrongShape(name: String, shape: [Int], reason: String)
+    /// A file could not be read or written.
+    case file(FileError)
+
+    public var description: String {
+        switch self {
+        case .invalidConfig(let path, let reason): return "\(path): not a usable LoRA adapter config: \(reason)"
+        case .weights(let path, let error): return "\(path): \(error)"
+        case .unrecognizedTensor(let name): return "PEFT adapter: tensor \(name) is not a LoRA matrix of a GPT-2 projection"
+        case .incompleteAdapter(let reason): return "PEFT adapter: \(reason)"
+        case .wrongShape(let name, let shape, let reason): return "PEFT adapter: \(name) has shape \(shape): \(reason)"
+        case .file(let error): return error.description
+        }
+    }
+}
+
+/// The contents of `adapter_config.json` that matter here, with PEFT's key names.
+public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
+    public var peftType: String
+    public var rank: Int
+    public var alpha: Float
+    public var dropout: Float
+    public var targetModules: [String]
+    public var fanInFanOut: Bool
+    public var taskType: String
+    public var baseModel: String?
+    public var bias: String
+
+    enum CodingKeys: String, CodingKey {
+        case peftType = "peft_type", rank = "r", alpha = "lora_alpha", dropout = "lora_dropout"
+        case targetModules = "target_modules", fanInFanOut = "fan_in_fan_out", taskType = "task_type"
+        case baseModel = "base_model_name_or_path", bias, inferenceMode = "inference_mode"
+    }
+
+    public init(lora: LoRAConfig, baseModel: String?) {
+        peftType = "LORA"
+        rank = lora.rank
+        alpha = lora.alpha
+        dropout = lora.dropout
+        targetModules = lora.targets.map(\.rawValue)
+        fanInFanOut = true
+        taskType = "CAUSAL_LM"
+        self.baseModel = baseModel
+        bias = "none"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        peftType = try c.decodeIfPresent(String.self, forKey: .peftType) ?? "LORA"
+        rank = try c.decode(Int.self, forKey: .rank)
+        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha) ?? 8
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0
+        // PEFT accepts one module name (a regular expression) or a list of names.
+        if let list = try? c.decode([String].self, forKey: .targetModules) {
+            targetModules = list
+        } else {
+            targetModules = [try c.decodeIfPresent(String.self, forKey: .targetModules) ?? ""]
+        }
+        fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
+        taskType = try c.decodeIfPresent(String.self, forKey: .taskType) ?? "CAUSAL_LM"
+        baseModel = try c.decodeIfPresent(String.self, forKey: .baseModel)
+        bias = try c.decodeIfPresent(String.self, forKey: .bias) ?? "none"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(peftType, forKey: .peftType)
+        try c.encode(rank, forKey: .rank)
+        // An integral alpha is written as an integer, as PEFT writes it.
+        if alpha == alpha.rounded(), abs(alpha) < 1e9 { try c.encode(Int(alpha), forKey: .alpha) } else { try c.encode(alpha, forKey: .alpha) }
+        try c.encode(Double("\(dropout)") ?? Double(dropout), forKey: .dropout)
+        try c.encode(targetModules, forKey: .targetModules)
+        try c.encode(fanInFanOut, forKey: .fanInFanOut)
+        try c.encode(taskType, forKey: .taskType)
+        try c.encode(baseModel, forKey: .baseModel)
+        try c.encode(bias, forKey: .bias)
+        try c.encode(true, forKey: .inferenceMode)
+    }
+}
+
+/// Saving and loading LoRA adapters in the PEFT folder layout, and their safetensors
+/// bytes alone (the form an adapter travels in).
+public enum PEFTAdapter {
+    public static let weightsFileName = "adapter_model.safetensors"
+    public static let configFileName = "adapter_config.json"
+    /// The prefix PEFT gives every tensor of a `GPT2LMHeadModel` adapter.
+    public static let namePrefix = "base_model.model.transformer."
+
+    /// The PEFT name of a canonical `LoRAAdapter` tensor name:
+    /// `h.0.attn.c_attn.lora_A` → `base_model.model.transformer.h.0.attn.c_attn.lora_A.weight`.
+    public static func peftName(_ canonical: String) -> String { namePrefix + canonical + ".weight" }
+
+    /// The canonical name of a PEFT tensor name, with or without the `base_model.model.`
+    /// and `transformer.` prefixes, the `.weight` suffix and the `default` adapter name;
+    /// nil when it is no LoRA matrix.
+    public static func canonicalName(_ name: String) -> (layer: Int, target: LoRAConfig.Target, isB: Bool)? {
+        var rest = Substring(name)
+        for prefix in ["base_model.model.", "transformer."] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
+        if rest.hasSuffix(".weight") { rest = rest.dropLast(".weight".count) }
+        if rest.hasSuffix(".default") { rest = rest.dropLast(".default".count) }
+        let isB: Bool
+        if rest.hasSuffix(".lora_A") { isB = false } else if rest.hasSuffix(".lora_B") { isB = true } else { return nil }
+        rest = rest.dropLast(".lora_A".count)
+        guard rest.hasPrefix("h.") else { return nil }
+        rest = rest.dropFirst(2)
+        guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]), layer >= 0,
+            String(layer) == rest[..<dot],
+            let target = LoRAConfig.Target(rawValue: String(rest[rest.index(after: dot)...]))
+        else { return nil }
+        return (layer, target, isB)
+    }
+
+    /// The safetensors bytes of `adapter`'s tensors under their PEFT names.
+    public static func encodeWeights(_ adapter: LoRAAdapter, as dtype: SafeTensors.DType = .f32) throws(SafeTensorsError) -> [UInt8] {
+        try SafeTensors.encode(peftTensors(adapter), metadata: ["format": "pt"], as: dtype)
+    }
+
+    /// The adapter held by safetensors bytes with PEFT (or canonical) names; `config`
+    /// supplies alpha and dropout, the tensors supply the rank, layers and targets.
+    public static func decodeWeights(_ bytes: [UInt8], config: LoRAConfig) throws(PEFTAdapterError) -> LoRAAdapter {
+        let file: SafeTensors
+        do { file = try SafeTensors.decode(bytes) } catch { throw .weights(path: "(buffer)", error) }
+        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: nil)
+    }
+
+    /// Writes `adapter` into `directory` (created if needed) as a PEFT adapter folder.
+    /// - Parameter baseModel: recorded as `base_model_name_or_path`.
+    public static func save(
+        _ adapter: LoRAAdapter, to directory: String, baseModel: String? = nil, as dtype: SafeTensors.DType = .f32
+    ) throws(PEFTAdapterError) {
+        let weightsPath = FileSystem.join(directory, weightsFileName)
+        let configPath = FileSystem.join(directory, configFileName)
+        do { try FileSystem.createDirectory(directory) } catch { throw .file(error) }
+        do {
+            try SafeTensors.write(peftTensors(adapter), metadata: ["format": "pt"], as: dtype, to: weightsPath)
+        } catch {
+            if case .file(let fileError) = error { throw .file(fileError) }
+            throw .weights(path: weightsPath, error)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json: Data
+        do { json = try encoder.encode(PEFTAdapterConfig(lora: adapter.config, baseModel: baseModel)) } catch {
+            throw .invalidConfig(path: configPath, reason: describe(error))
+        }
+        do { try FileSystem.writeAtomically(Array(json) + [0x0A], to: configPath) } catch { throw .file(error) }
+    }
+
+    /// Reads the PEFT adapter folder at `directory`.
+    public static func load(from directory: String) throws(PEFTAdapterError) -> LoRAAdapter {
+        let configPath = FileSystem.join(directory, configFileName)
+        let weightsPath = FileSystem.join(directory, weightsFileName)
+        let configBytes: [UInt8]
+        do { configBytes = try FileSystem.readBytes(configPath) } catch { throw .file(error) }
+        let config: PEFTAdapterConfig
+        do { config = try JSONDecoder().decode(PEFTAdapterConfig.self, from: Data(configBytes)) } catch {
+            throw .invalidConfig(path: configPath, reason: describe(error))
+        }
+        guard config.peftType == "LORA" else { throw .invalidConfig(path: configPath, reason: "peft_type is \(config.peftType), not LORA") }
+        guard config.rank >= 1 else { throw .invalidConfig(path: configPath, reason: "r is \(config.rank)") }
+        guard config.bias == "none" else { throw .invalidConfig(path: configPath, reason: "bias \(config.bias) is not supported (only none)") }
+        guard config.dropout >= 0 && config.dropout < 1 else {
+            throw .invalidConfig(path: configPath, reason: "lora_dropout \(config.dropout) is not in [0, 1)")
+        }
+        let file: SafeTensors
+        do { file = try SafeTensors.read(from: weightsPath) } catch {
+            if case .file(let fileError) = error { throw .file(fileError) }
+            throw .weights(path: weightsPath, error)
+        }
+        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: config.rank)
+    }
+
+    private static func peftTensors(_ adapter: LoRAAdapter) -> [NamedTensor] {
+        adapter.tensors.map { NamedTensor(name: peftName($0.name), shape: $0.shape, values: $0.values) }
+    }
+
+    /// Orders `tensors` canonically and checks that they form a complete adapter.
+    static func assemble(_ tensors: [NamedTensor], alpha: Float, dropout: Float, rank expectedRank: Int?) throws(PEFTAdapterError) -> LoRAAdapter {
+        struct Key: Hashable { var layer: Int; var target: LoRAConfig.Target; var isB: Bool }
+        var byKey: [Key: NamedTensor] = [:]
+        for tensor in tensors {
+            guard let parsed = canonicalName(tensor.name) else { throw .unrecognizedTensor(tensor.name) }
+            let key = Key(layer: parsed.layer, target: parsed.target, isB: parsed.isB)
+            guard byKey[key] == nil else { throw .incompleteAdapter("two tensors for \(LoRAAdapter.tensorName(layer: key.layer, target: key.target, isB: key.isB))") }
+            byKey[key] = NamedTensor(name: LoRAAdapter.tensorName(layer: key.layer, target: key.target, isB: key.isB), shape: tensor.shape, values: tensor.values)
+        }
+        guard !byKey.isEmpty else { throw .incompleteAdapter("no LoRA tensors") }
+        let layerCount = (byKey.keys.map(\.layer).max() ?? -1) + 1
+        let targets = LoRAConfig.Target.allCases.filter { target in byKey.keys.contains { $0.target == target } }
+        let rank = expectedRank ?? byKey.values.first!.shape.first ?? 0
+
+        var ordered: [NamedTensor] = []
+        for layer in 0..<layerCount {
+            for target in targets {
+                guard let a = byKey[Key(layer: layer, target: target, isB: false)] else {
+                    throw .incompleteAdapter("\(LoRAAdapter.tensorName(layer: layer, target: target, isB: false)) is missing")
+                }
+                guard let b = byKey[Key(layer: layer, target: target, isB: true)] else {
+                    throw .incompleteAdapter("\(LoRAAdapter.tensorName(layer: layer, target: target, isB: true)) is missing")
+                }
+                guard a.shape.count == 2, a.shape[0] == rank, a.shape[1] >= 1 else {
+                    throw .wrongShape(name: a.name, shape: a.shape, reason: "expected [\(rank), in]")
+                }
+                guard b.shape.count == 2, b.shape[1] == rank, b.shape[0] >= 1 else {
+                    throw .wrongShape(name: b.name, shape: b.shape, reason: "expected [out, \(rank)]")
+                }
+                ordered += [a, b]
+            }
+        }
+        let config = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets)
+        return LoRAAdapter(config: config, tensors: ordered)
+    }
+}

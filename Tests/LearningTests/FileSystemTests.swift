@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+@testable import Learning
+
+@Suite struct FileSystemTests {
+    @Test func atomicWriteReplacesTheFileAndLeavesNoTemporaryFile() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.file("state.bin")
+        try FileSystem.writeAtomically([1, 2, 3], to: path)
+        try FileSystem.writeAtomically(Array(repeating: 7, count: 100_000), to: path)
+        #expect(try FileSystem.readBytes(path) == Array(repeating: 7, count: 100_000))
+        #expect(try FileSystem.contentsOfDirectory(folder.path) == ["state.bin"])
+    }
+
+    @Test func atomicWriteSetsTheRequestedPermissions() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.file("secret")
+        try FileSystem.writeAtomically([0x41], to: path, permissions: 0o600)
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func failedAtomicWriteKeepsTheOldFileAndNoTemporaryFile() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.file("target")
+        try FileSystem.createDirectory(path)  // renaming a file over a folder fails
+        #expect(throws: FileError.self) { try FileSystem.writeAtomically([1], to: path) }
+        #expect(try FileSystem.contentsOfDirectory(folder.path) == ["target"])
+        #expect(FileSystem.isDirectory(path))
+    }
+
+    @Test func writingIntoAMissingFolderFailsWithItsPath() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let error = #expect(throws: FileError.self) { try FileSystem.writeAtomically([1], to: folder.file("no/such/file")) }
+        #expect(error?.operation == "open")
+        #expect(error?.code == ENOENT)
+    }
+
+    @Test func readingAMissingFileNamesIt() {
+        let error = #expect(throws: FileError.self) { try FileSystem.readBytes("/nonexistent/starling/file") }
+        #expect(error?.description.contains("/nonexistent/starling/file") == true)
+        #expect(error?.code == ENOENT)
+    }
+
+    @Test func createDirectoryMakesParentsAndAcceptsExistingFolders() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let nested = folder.file("a/b/c")
+        try FileSystem.createDirectory(nested)
+        try FileSystem.createDirectory(nested)
+        #expect(FileSystem.isDirectory(nested))
+    }
+
+    @Test func listingIsSortedByBytes() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        for name in ["b.txt", "a.txt", "B.txt", "é.txt", "10.txt", "2.txt"] {
+            try FileSystem.writeAtomically([], to: folder.file(name))
+        }
+        #expect(try FileSystem.contentsOfDirectory(folder.path) == ["10.txt", "2.txt", "B.txt", "a.txt", "b.txt", "é.txt"])
+    }
+}
