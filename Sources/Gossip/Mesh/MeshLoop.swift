@@ -205,7 +205,8 @@ final class MeshLoop: @unchecked Sendable {
         // the routing id a member's DEALER sets (no CURVE, so only a claim).
         var senderKey: PublicKey?
         if config.curve {
-            senderKey = frames.first?.property("User-Id").flatMap { PublicKey(text: $0) }
+            // The ROUTER's routing-id frame carries no metadata; the peer's frames do.
+            senderKey = frames.last?.property("User-Id").flatMap { PublicKey(text: $0) }
         } else if let id = frames.first, id.count == PublicKey.byteCount {
             senderKey = try? PublicKey(bytes: id.bytes)
         }
