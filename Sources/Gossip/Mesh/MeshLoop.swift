@@ -53,6 +53,8 @@ final class MeshLoop: @unchecked Sendable {
     private var logged = Set<String>()
     private let log = Logger(label: "starling.gossip.mesh")
     private var closed = false
+    /// Whether the ROUTER listens on inproc://, where libzmq applies no CURVE.
+    private var inproc: Bool { boundEndpoint.hasPrefix("inproc://") }
 
     init(
         config: MeshConfig, context: ZMQContext, shared: MeshShared, wakeEndpoint: String,
@@ -203,8 +205,10 @@ final class MeshLoop: @unchecked Sendable {
         let bytes = frames.reduce(0) { $0 + $1.count }
         // Who sent it over this link: the member the ZAP handler authenticated (CURVE), or
         // the routing id a member's DEALER sets (no CURVE, so only a claim).
+        // libzmq runs no security handshake on inproc://, so an in-process link has no
+        // User-Id and is identified by its routing id, like every link without CURVE.
         var senderKey: PublicKey?
-        if config.curve {
+        if config.curve && !inproc {
             // The ROUTER's routing-id frame carries no metadata; the peer's frames do.
             senderKey = frames.last?.property("User-Id").flatMap { PublicKey(text: $0) }
         } else if let id = frames.first, id.count == PublicKey.byteCount {
