@@ -41,6 +41,15 @@ public final class ZMQMessage: @unchecked Sendable {
         }
     }
 
+    /// A message sharing this one's buffer (`zmq_msg_copy`): large buffers are reference
+    /// counted, not copied, so one payload can be queued to many sockets. Neither message
+    /// may be modified afterwards.
+    public func copy() throws(ZMQError) -> ZMQMessage {
+        let m = ZMQMessage()
+        guard zmq_msg_copy(m.msg, msg) == 0 else { throw .last("zmq_msg_copy") }
+        return m
+    }
+
     deinit {
         zmq_msg_close(msg)
         msg.deallocate()
