@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "starling", targets: ["starling"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "Learning", targets: ["Learning"]),
+        .library(name: "Trust", targets: ["Trust"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,16 +31,18 @@ let package = Package(
         .target(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Trust", dependencies: ["Learning", "COpenBLAS"]),
         .executableTarget(
             name: "starling",
             dependencies: [
-                "Gossip", "Learning",
+                "Gossip", "Learning", "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "TrustTests", dependencies: ["Trust"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
     ],
     swiftLanguageModes: [.v6]
