@@ -66,8 +66,8 @@ public enum TrustRow {
         for c in candidates where !seen.insert(c.id).inserted { throw TrustError.duplicateCandidate(c.id) }
 
         var exclusions: [TrustExclusion] = []
-        var usable: [Int] = []
-        for (j, c) in candidates.enumerated() {
+        var usable: [Int] = [0]  // the node itself passed the screening above
+        for (j, c) in candidates.enumerated().dropFirst() {
             if let problem = CandidateScreening.exclusion(of: c.adapter, against: own.adapter) {
                 exclusions.append(TrustExclusion(candidate: c.id, reason: problem.reason, detail: problem.detail))
             } else {
