@@ -24,32 +24,41 @@ public enum WeightSimilarity {
         precondition(a.hasSameLayout(as: b), "similarity of adapters with different layouts")
         var sum = 0.0
         var columns = 0
-        var dot: [Double] = [], normA: [Double] = [], normB: [Double] = []
         for (x, y) in zip(a.tensors, b.tensors) {
             let rows = x.shape.first ?? 1
             let cols = rows == 0 ? 0 : x.count / rows
             guard cols > 0 else { continue }
-            dot = [Double](repeating: 0, count: cols)
-            normA = dot
-            normB = dot
-            x.values.withUnsafeBufferPointer { xv in
-                y.values.withUnsafeBufferPointer { yv in
+            sum += columnCosineSum(x.values, y.values, rows: rows, cols: cols)
+            columns += cols
+        }
+        return columns == 0 ? 0 : sum / Double(columns)
+    }
+
+    /// Σ over the columns of two `[rows, cols]` row-major matrices of their cosine.
+    private static func columnCosineSum(_ x: [Float], _ y: [Float], rows: Int, cols: Int) -> Double {
+        // Accumulators per column, filled row by row so the inner loop runs over
+        // contiguous memory.
+        var accumulators = [Double](repeating: 0, count: 3 * cols)
+        return accumulators.withUnsafeMutableBufferPointer { acc in
+            let dot = acc.baseAddress!, normX = dot + cols, normY = dot + 2 * cols
+            x.withUnsafeBufferPointer { xv in
+                y.withUnsafeBufferPointer { yv in
                     for r in 0..<rows {
-                        let base = r * cols
+                        let xr = xv.baseAddress! + r * cols, yr = yv.baseAddress! + r * cols
                         for c in 0..<cols {
-                            let p = Double(xv[base + c]), q = Double(yv[base + c])
+                            let p = Double(xr[c]), q = Double(yr[c])
                             dot[c] += p * q
-                            normA[c] += p * p
-                            normB[c] += q * q
+                            normX[c] += p * p
+                            normY[c] += q * q
                         }
                     }
                 }
             }
+            var sum = 0.0
             for c in 0..<cols {
-                sum += dot[c] / (max(normA[c].squareRoot(), epsilon) * max(normB[c].squareRoot(), epsilon))
+                sum += dot[c] / (max(normX[c].squareRoot(), epsilon) * max(normY[c].squareRoot(), epsilon))
             }
-            columns += cols
+            return sum
         }
-        return columns == 0 ? 0 : sum / Double(columns)
     }
 }
