@@ -66,34 +66,48 @@ public struct TopKLogits: Sendable, Equatable {
         let positions = logits.count / vocabularySize
         var indices = [Int32](repeating: 0, count: positions * k)
         var values = [Float](repeating: 0, count: positions * k)
-        // A min-heap of the best k seen so far, worst at the root; "worse" is the ranking
-        // order reversed (smaller value, or equal value and larger index).
-        var heap = [Int](repeating: 0, count: k)
-        for p in 0..<positions {
-            let row = logits.baseAddress! + p * vocabularySize
-            func worse(_ a: Int, _ b: Int) -> Bool { row[a] != row[b] ? row[a] < row[b] : a > b }
-            func siftDown(_ start: Int) {
-                var i = start
-                while true {
-                    let l = 2 * i + 1, r = l + 1
-                    var m = i
-                    if l < k && worse(heap[l], heap[m]) { m = l }
-                    if r < k && worse(heap[r], heap[m]) { m = r }
-                    if m == i { return }
-                    heap.swapAt(i, m)
-                    i = m
+        // A min-heap of the best k seen so far with the worst at the root, "worse" being
+        // the ranking reversed: smaller value, or equal value and larger index.
+        var heapIndex = [Int](repeating: 0, count: k)
+        var heapValue = [Float](repeating: 0, count: k)
+        heapIndex.withUnsafeMutableBufferPointer { hi in
+            heapValue.withUnsafeMutableBufferPointer { hv in
+                func worse(_ a: Int, _ b: Int) -> Bool { hv[a] != hv[b] ? hv[a] < hv[b] : hi[a] > hi[b] }
+                func siftDown(_ start: Int) {
+                    var i = start
+                    while true {
+                        let l = 2 * i + 1, r = l + 1
+                        var m = i
+                        if l < k && worse(l, m) { m = l }
+                        if r < k && worse(r, m) { m = r }
+                        if m == i { return }
+                        hi.swapAt(i, m)
+                        hv.swapAt(i, m)
+                        i = m
+                    }
                 }
-            }
-            for v in 0..<k { heap[v] = v }
-            for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
-            for v in k..<vocabularySize where worse(heap[0], v) {
-                heap[0] = v
-                siftDown(0)
-            }
-            let chosen = heap.sorted()
-            for (e, v) in chosen.enumerated() {
-                indices[p * k + e] = Int32(v)
-                values[p * k + e] = row[v]
+                for p in 0..<positions {
+                    let row = logits.baseAddress! + p * vocabularySize
+                    for v in 0..<k {
+                        hi[v] = v
+                        hv[v] = row[v]
+                    }
+                    for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+                    // Later tokens have larger indices, so only a strictly larger logit
+                    // beats the root.
+                    var floor = hv[0]
+                    for v in k..<vocabularySize where row[v] > floor {
+                        hi[0] = v
+                        hv[0] = row[v]
+                        siftDown(0)
+                        floor = hv[0]
+                    }
+                    let chosen = hi.sorted()
+                    for (e, v) in chosen.enumerated() {
+                        indices[p * k + e] = Int32(v)
+                        values[p * k + e] = row[v]
+                    }
+                }
             }
         }
         self.init(k: k, indices: indices, values: values)

@@ -16,8 +16,11 @@ struct BenchTrust: ParsableCommand {
         discussion: """
             For every shape and candidate count, times the strategies that need no model
             (weights, oracle, fedavg, local: screening included) and the aggregation of all
-            candidates' adapters by a dense row. Prints one JSON object per operation with
-            the median and fastest of --repeats runs, in milliseconds.
+            candidates' adapters by a dense row; with the paper shape also the model-free
+            half of the prediction strategy at GPT-2's vocabulary (top-100 selection over
+            256 positions of 50,257 logits, and the distance of two selections). Prints one
+            JSON object per operation with the median and fastest of --repeats runs, in
+            milliseconds.
 
             Shapes: `paper` is GPT-2 124M with rank-4 LoRA on c_attn, attn.c_proj, c_fc and
             mlp.c_proj in 12 layers (589,824 values, the paper's setting); `tiny` is 2
@@ -87,25 +90,48 @@ struct BenchTrust: ParsableCommand {
                              operation: strategy.rawValue, times: times)
                 }
                 let weights = [Double](repeating: 1 / Double(count), count: count)
-                let clock = ContinuousClock()
                 let times = (0..<repeats).map { _ in
-                    let elapsed = clock.measure {
-                        _ = TrustAggregation.aggregate(Array(adapters.prefix(count)), weights: weights)
-                    }
-                    return Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
+                    milliseconds { _ = TrustAggregation.aggregate(Array(adapters.prefix(count)), weights: weights) }
                 }
                 try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
                          operation: "aggregate", times: times)
             }
         }
+        if shape != .tiny { try benchPrediction(random: &random) }
     }
 
-    private func emit(shape: String, parameters: Int, candidates: Int, operation: String, times: [Double]) throws {
+    /// Times the model-free half of the prediction strategy at GPT-2's vocabulary: picking
+    /// each position's top k of V logits, and the distance between two such selections.
+    private func benchPrediction(random: inout Xorshift) throws {
+        let vocabulary = 50257, positions = 256, k = TrustConfig.defaultLogitsTopK
+        let a = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
+        let b = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
+        var topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k)
+        let selectTimes = (0..<repeats).map { _ in
+            milliseconds { topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k) }
+        }
+        let topB = TopKLogits(logits: b, vocabularySize: vocabulary, k: k)
+        var distance = 0.0
+        let distanceTimes = (0..<repeats).map { _ in milliseconds { distance = PredictionDistance.distance(topA, topB) } }
+        precondition(distance > 0)
+        for (operation, times) in [("topk-select", selectTimes), ("topk-distance", distanceTimes)] {
+            try emit(shape: "gpt2-vocabulary", parameters: nil, candidates: nil, operation: operation, times: times,
+                     positions: positions, vocabulary: vocabulary, k: k)
+        }
+    }
+
+    private func milliseconds(_ body: () -> Void) -> Double {
+        let elapsed = ContinuousClock().measure(body)
+        return Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
+    }
+
+    private func emit(shape: String, parameters: Int?, candidates: Int?, operation: String, times: [Double],
+                      positions: Int? = nil, vocabulary: Int? = nil, k: Int? = nil) throws {
         let sorted = times.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let figure = Figure(bench: "trust", shape: shape, parameters: parameters, candidates: candidates,
                             operation: operation, repeats: times.count, medianMilliseconds: median,
-                            minMilliseconds: sorted[0], threads: threads)
+                            minMilliseconds: sorted[0], threads: threads, positions: positions, vocabulary: vocabulary, k: k)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(figure), as: UTF8.self))
@@ -114,13 +140,16 @@ struct BenchTrust: ParsableCommand {
     private struct Figure: Encodable {
         let bench: String
         let shape: String
-        let parameters: Int
-        let candidates: Int
+        let parameters: Int?
+        let candidates: Int?
         let operation: String
         let repeats: Int
         let medianMilliseconds: Double
         let minMilliseconds: Double
         let threads: Int
+        let positions: Int?
+        let vocabulary: Int?
+        let k: Int?
     }
 
     /// An adapter in the GPT-2 layout: `layers` blocks of width C = `width`, rank `rank` on
