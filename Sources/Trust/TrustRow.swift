@@ -96,7 +96,6 @@ public enum TrustRow {
 
         switch config.strategy {
         case .local:
-            guard usable.first == 0 else { throw TrustError.noUsableCandidate }
             weights[0] = 1
 
         case .fedavg:
@@ -140,7 +139,7 @@ public enum TrustRow {
             // The node's own top-k (candidate 0) is the yardstick for every distance;
             // d_ii = 0 without a second evaluation.
             let ownTopK = try evaluator.topKLogits(of: own.adapter, k: config.logitsTopK)
-            if usable.contains(0) { scores[0] = 0 }
+            scores[0] = 0
             for j in usable where j != 0 {
                 let theirs = try evaluator.topKLogits(of: candidates[j].adapter, k: config.logitsTopK)
                 guard theirs.k == ownTopK.k && theirs.positions == ownTopK.positions else {

@@ -55,6 +55,20 @@ import Testing
         expectClose(record.weights, [0.25548666291787675, 0, 0.7445133370821233])
     }
 
+    @Test func predictionNormalisesDistancesOverTheRestOnly() throws {
+        // The prediction example with a wrong-shape peer in the middle: d̃ is still
+        // (0, 1.5, 8.5) / 10 over the usable three.
+        let evaluator = FakeEvaluator(topK: [1: PredictionExample.own, 2: PredictionExample.p1, 3: PredictionExample.p2])
+        let record = try TrustRow.compute(
+            config: TrustConfig(.prediction, logitsTopK: 2), round: 0,
+            own: TrustCandidate(id: "own", adapter: taggedAdapter(1)),
+            peers: [TrustCandidate(id: "p1", adapter: taggedAdapter(2)), wrongShape, TrustCandidate(id: "p2", adapter: taggedAdapter(3))],
+            evaluator: evaluator)
+        expectClose(record.weights, [0.8174384948543442, 0.18239518226834123, 0, 0.00016632287731452926])
+        #expect(record.exclusions.map(\.reason) == [.layoutMismatch])
+        #expect(evaluator.calls == [1, 2, 3])
+    }
+
     @Test func fedavgIsUniformOverTheRest() throws {
         let record = try TrustRow.compute(config: TrustConfig(.fedavg), round: 0, own: own,
                                           peers: [nanPeer, WeightsExample.p1, wrongShape])
