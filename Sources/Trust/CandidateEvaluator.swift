@@ -16,6 +16,31 @@ import Learning
 /// parameters or activations per candidate. Every adapter passed in has the node's own
 /// layout (Trust screens the others out first) and only finite values. Evaluation runs
 /// without dropout, so the same adapter always gives the same answer.
+///
+/// The reference code measures the loss on 12 batches of the node's validation data,
+/// drawn afresh for every candidate; an evaluator here uses the same trust batches for
+/// every candidate, so that their losses differ only by the adapter.
+///
+/// A node's model conforms along these lines (names illustrative):
+/// ```
+/// extension NodeModel: CandidateEvaluator {
+///     func meanCrossEntropy(of adapter: LoRAAdapter) throws -> Double {
+///         model.setAdapter(adapter)                    // copy into the model's LoRA slots
+///         return model.meanLoss(over: trustBatches)    // forward only, no dropout
+///     }
+///     func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits {
+///         model.setAdapter(adapter)
+///         var indices: [Int32] = [], values: [Float] = []
+///         for batch in reference.batches {             // ReferenceBatches, derived once
+///             let top = model.withLogits(of: batch.inputs) {   // (B, T, V) activations
+///                 TopKLogits(logits: $0, vocabularySize: model.vocabularySize, k: k)
+///             }
+///             indices += top.indices; values += top.values
+///         }
+///         return TopKLogits(k: k, indices: indices, values: values)
+///     }
+/// }
+/// ```
 public protocol CandidateEvaluator {
     /// The mean cross-entropy, in nats per predicted token, of the model carrying `adapter`
     /// over the node's own trust split (the same batches on every call). Trust turns it
