@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "starling", targets: ["starling"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "Learning", targets: ["Learning"]),
+        .library(name: "Trust", targets: ["Trust"]),
         .library(name: "Node", targets: ["Node"]),
     ],
     dependencies: [
@@ -32,22 +33,24 @@ let package = Package(
         .target(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Trust", dependencies: ["Learning", "COpenBLAS"]),
         .target(
             name: "Node",
             dependencies: [
-                "Gossip", "Learning", .product(name: "TOMLKit", package: "TOMLKit"),
+                "Gossip", "Learning", "Trust", .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "starling",
             dependencies: [
-                "Gossip", "Learning", "Node",
+                "Gossip", "Learning", "Trust", "Node",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrustTests", dependencies: ["Trust"]),
         .testTarget(name: "NodeTests", dependencies: ["Node"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
     ],

@@ -12,10 +12,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure parts of the node; each benchmark prints its figures as JSON.",
         discussion: """
+            Each subcommand times one part on synthetic inputs and prints its figures as
+            JSON, with a baseline measured in the same run, so runs can be compared.
+
             Example:
               $ swift build -c release
               $ .build/release/starling bench gossip
+              $ .build/release/starling bench trust --shape tiny --candidates 8
             """,
-        subcommands: [BenchGossip.self]
+        subcommands: [BenchGossip.self, BenchTrust.self]
     )
 }

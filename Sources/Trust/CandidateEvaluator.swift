@@ -1,0 +1,145 @@
+// What the model-based strategies ask of the node's model. Trust knows nothing of the
+// transformer: the node's model conforms to this protocol.
+
+import Learning
+
+/// Runs the node's own base model with a candidate's LoRA adapter swapped in.
+///
+/// `validation` calls `meanCrossEntropy(of:)` and `prediction` calls `topKLogits(of:k:)`
+/// once per usable candidate, one after another in candidate order, the node's own
+/// adapter first. An evaluator that swaps adapters in place therefore ends holding the
+/// last peer's adapter: the caller sets its own adapter back before training on.
+///
+/// Requirement: a conforming type evaluates every candidate in the same model buffers —
+/// it copies the adapter's A and B values into the model's LoRA slots (e.g. a
+/// `setAdapter(_:)`) and runs the forward pass it already has; it never allocates a model,
+/// parameters or activations per candidate. Every adapter passed in has the node's own
+/// layout (Trust screens the others out first) and only finite values. Evaluation runs
+/// without dropout, so the same adapter always gives the same answer.
+///
+/// The reference code measures the loss on 12 batches of the node's validation data,
+/// drawn afresh for every candidate; an evaluator here uses the same trust batches for
+/// every candidate, so that their losses differ only by the adapter.
+///
+/// A node's model conforms along these lines (names illustrative):
+/// ```
+/// extension NodeModel: CandidateEvaluator {
+///     func meanCrossEntropy(of adapter: LoRAAdapter) throws -> Double {
+///         model.setAdapter(adapter)                    // copy into the model's LoRA slots
+///         return model.meanLoss(over: trustBatches)    // forward only, no dropout
+///     }
+///     func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits {
+///         model.setAdapter(adapter)
+///         var indices: [Int32] = [], values: [Float] = []
+///         for batch in reference.batches {             // ReferenceBatches, derived once
+///             let top = model.withLogits(of: batch.inputs) {   // (B, T, V) activations
+///                 TopKLogits(logits: $0, vocabularySize: model.vocabularySize, k: k)
+///             }
+///             indices += top.indices; values += top.values
+///         }
+///         return TopKLogits(k: k, indices: indices, values: values)
+///     }
+/// }
+/// ```
+public protocol CandidateEvaluator {
+    /// The mean cross-entropy, in nats per predicted token, of the model carrying `adapter`
+    /// over the node's own trust split (the same batches on every call). Trust turns it
+    /// into the perplexity p = exp(loss).
+    func meanCrossEntropy(of adapter: LoRAAdapter) throws -> Double
+
+    /// At every position of the shared reference batches (`ReferenceBatches`, in batch,
+    /// then sequence, then position order), the `k` largest logits of the model carrying
+    /// `adapter` with their token indices, as `TopKLogits(logits:vocabularySize:k:)`
+    /// selects them. Every call covers the same positions in the same order.
+    func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits
+}
+
+/// The k largest logits at each of a run of positions, with their token indices.
+///
+/// Storage is flat: position p owns entries `p*k ..< (p+1)*k` of `indices` and `values`,
+/// sorted by token index ascending (so that two sets can be merged in one pass). Which k
+/// are kept is deterministic: larger logit first, and among equal logits the smaller
+/// token index. (The reference code keeps every logit ≥ the k-th largest, which can be
+/// more than k on ties; with real-valued logits ties have no weight.)
+public struct TopKLogits: Sendable, Equatable {
+    /// Entries kept per position.
+    public let k: Int
+    /// Token indices, `positions × k`, ascending within each position.
+    public let indices: [Int32]
+    /// The logits at `indices`, `positions × k`.
+    public let values: [Float]
+
+    /// Number of positions.
+    public var positions: Int { indices.count / k }
+
+    /// Wraps already selected entries; each position's entries must be sorted by token
+    /// index ascending, without repeats.
+    public init(k: Int, indices: [Int32], values: [Float]) {
+        precondition(k >= 1 && indices.count == values.count && indices.count % k == 0, "top-k storage must be positions × k")
+        self.k = k
+        self.indices = indices
+        self.values = values
+    }
+
+    /// Selects the `k` largest of each position's `vocabularySize` logits.
+    ///
+    /// - Parameter logits: `(positions, vocabularySize)` row-major, e.g. a model's `(B, T, V)`
+    ///   output flattened over B and T.
+    public init(logits: UnsafeBufferPointer<Float>, vocabularySize: Int, k: Int) {
+        precondition(vocabularySize >= 1 && logits.count % vocabularySize == 0)
+        precondition(k >= 1 && k <= vocabularySize, "k must be in 1...vocabularySize")
+        let positions = logits.count / vocabularySize
+        var indices = [Int32](repeating: 0, count: positions * k)
+        var values = [Float](repeating: 0, count: positions * k)
+        // A min-heap of the best k seen so far with the worst at the root, "worse" being
+        // the ranking reversed: smaller value, or equal value and larger index.
+        var heapIndex = [Int](repeating: 0, count: k)
+        var heapValue = [Float](repeating: 0, count: k)
+        heapIndex.withUnsafeMutableBufferPointer { hi in
+            heapValue.withUnsafeMutableBufferPointer { hv in
+                func worse(_ a: Int, _ b: Int) -> Bool { hv[a] != hv[b] ? hv[a] < hv[b] : hi[a] > hi[b] }
+                func siftDown(_ start: Int) {
+                    var i = start
+                    while true {
+                        let l = 2 * i + 1, r = l + 1
+                        var m = i
+                        if l < k && worse(l, m) { m = l }
+                        if r < k && worse(r, m) { m = r }
+                        if m == i { return }
+                        hi.swapAt(i, m)
+                        hv.swapAt(i, m)
+                        i = m
+                    }
+                }
+                for p in 0..<positions {
+                    let row = logits.baseAddress! + p * vocabularySize
+                    for v in 0..<k {
+                        hi[v] = v
+                        hv[v] = row[v]
+                    }
+                    for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+                    // Later tokens have larger indices, so only a strictly larger logit
+                    // beats the root.
+                    var floor = hv[0]
+                    for v in k..<vocabularySize where row[v] > floor {
+                        hi[0] = v
+                        hv[0] = row[v]
+                        siftDown(0)
+                        floor = hv[0]
+                    }
+                    let chosen = hi.sorted()
+                    for (e, v) in chosen.enumerated() {
+                        indices[p * k + e] = Int32(v)
+                        values[p * k + e] = row[v]
+                    }
+                }
+            }
+        }
+        self.init(k: k, indices: indices, values: values)
+    }
+
+    /// Selects the `k` largest of each position's `vocabularySize` logits (see above).
+    public init(logits: [Float], vocabularySize: Int, k: Int) {
+        self = logits.withUnsafeBufferPointer { TopKLogits(logits: $0, vocabularySize: vocabularySize, k: k) }
+    }
+}

@@ -1,0 +1,164 @@
+// One node's trust row for one round: screen the candidates, score them with the chosen
+// strategy, turn the scores into weights.
+
+import Foundation
+import Learning
+
+/// Why a trust row could not be computed at all.
+public enum TrustError: Error, Equatable, CustomStringConvertible {
+    /// The node's own adapter holds NaN or infinity; it is the yardstick for every other
+    /// candidate, so the node must restore it first.
+    case ownAdapterNotFinite(String)
+    /// Two candidates share an identity.
+    case duplicateCandidate(String)
+    /// `validation` and `prediction` need a `CandidateEvaluator`.
+    case missingEvaluator(TrustStrategy)
+    /// `oracle` needs the mixture matrix, with a row for the node itself.
+    case missingMixture(String)
+    /// The evaluator returned top-k logits whose positions or k differ from the node's own.
+    case referenceShapeMismatch(candidate: String)
+    /// Every candidate was excluded.
+    case noUsableCandidate
+    /// The strategy's parameters are invalid.
+    case invalidConfig(TrustConfigError)
+
+    public var description: String {
+        switch self {
+        case .ownAdapterNotFinite(let detail): "own adapter is not finite: \(detail)"
+        case .duplicateCandidate(let id): "candidate \(id) appears twice"
+        case .missingEvaluator(let s): "trust strategy \(s.rawValue) needs a model evaluator"
+        case .missingMixture(let id): "oracle trust has no mixture row for the node itself (\(id))"
+        case .referenceShapeMismatch(let id): "top-k logits of \(id) do not cover the node's reference positions"
+        case .noUsableCandidate: "every trust candidate was excluded"
+        case .invalidConfig(let e): e.description
+        }
+    }
+}
+
+/// Computes trust rows.
+public enum TrustRow {
+    /// The trust row of the node holding `own` over C = {own} ∪ `peers`.
+    ///
+    /// Candidates whose layout differs from `own` or that hold non-finite values are
+    /// excluded first (`CandidateScreening`), then the strategy scores the rest, and a
+    /// candidate whose score is not finite is excluded too; the row is computed over the
+    /// remaining candidates only and still sums to 1. `own` is always candidate 0.
+    ///
+    /// - Parameters:
+    ///   - config: strategy and variant.
+    ///   - round: recorded in the result.
+    ///   - own: the node itself and its current adapter.
+    ///   - peers: every peer whose adapter the node holds, in any order (the row follows it).
+    ///   - evaluator: the node's model, for `validation` and `prediction`.
+    ///   - mixtures: the mixture matrix, for `oracle`.
+    public static func compute(
+        config: TrustConfig, round: Int, own: TrustCandidate, peers: [TrustCandidate],
+        evaluator: (any CandidateEvaluator)? = nil, mixtures: MixtureMatrix? = nil
+    ) throws -> TrustRecord {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do { try config.validate() } catch { throw TrustError.invalidConfig(error) }
+        if let problem = CandidateScreening.exclusion(of: own.adapter, against: own.adapter) {
+            throw TrustError.ownAdapterNotFinite(problem.detail)
+        }
+        let candidates = [own] + peers
+        var seen: Set<String> = []
+        for c in candidates where !seen.insert(c.id).inserted { throw TrustError.duplicateCandidate(c.id) }
+
+        var exclusions: [TrustExclusion] = []
+        var usable: [Int] = [0]  // the node itself passed the screening above
+        for (j, c) in candidates.enumerated().dropFirst() {
+            if let problem = CandidateScreening.exclusion(of: c.adapter, against: own.adapter) {
+                exclusions.append(TrustExclusion(candidate: c.id, reason: problem.reason, detail: problem.detail))
+            } else {
+                usable.append(j)
+            }
+        }
+
+        var scores = [Double?](repeating: nil, count: candidates.count)
+        var weights = [Double](repeating: 0, count: candidates.count)
+
+        /// Drops usable candidates whose score is not finite, recording why.
+        func dropNonFiniteScores(_ describe: (Double) -> String) {
+            usable.removeAll { j in
+                guard let s = scores[j], !s.isFinite else { return false }
+                exclusions.append(TrustExclusion(candidate: candidates[j].id, reason: .nonFiniteScore, detail: describe(s)))
+                scores[j] = nil
+                return true
+            }
+        }
+        /// Fills `weights` from the affinities of the usable candidates.
+        func applyAffinities(_ affinity: (Int) -> Double) throws {
+            guard !usable.isEmpty else { throw TrustError.noUsableCandidate }
+            let row = TrustNormalisation.weights(affinities: usable.map(affinity), variant: config.variant)
+            for (j, w) in zip(usable, row) { weights[j] = w }
+        }
+
+        switch config.strategy {
+        case .local:
+            weights[0] = 1
+
+        case .fedavg:
+            for j in usable { weights[j] = 1 / Double(usable.count) }
+
+        case .oracle:
+            guard let mixtures, mixtures.overlap(own.id, own.id) != nil else { throw TrustError.missingMixture(own.id) }
+            usable.removeAll { j in
+                guard let overlap = mixtures.overlap(own.id, candidates[j].id) else {
+                    exclusions.append(TrustExclusion(candidate: candidates[j].id, reason: .noMixture,
+                                                     detail: "no mixture row of the node's length"))
+                    return true
+                }
+                scores[j] = overlap
+                return false
+            }
+            dropNonFiniteScores { "mixture overlap \($0)" }
+            let total = usable.reduce(0) { $0 + scores[$1]! }
+            if total > 0 {
+                for j in usable { weights[j] = scores[j]! / total }
+            } else {
+                // No overlap with anyone, not even itself (an all-zero mixture): trust no one else.
+                guard usable.first == 0 else { throw TrustError.noUsableCandidate }
+                weights[0] = 1
+            }
+
+        case .weights:
+            for j in usable { scores[j] = WeightSimilarity.similarity(own.adapter, candidates[j].adapter) }
+            try applyAffinities { scores[$0]! }
+
+        case .validation:
+            guard let evaluator else { throw TrustError.missingEvaluator(.validation) }
+            for j in usable {
+                scores[j] = exp(try evaluator.meanCrossEntropy(of: candidates[j].adapter))
+            }
+            dropNonFiniteScores { "perplexity \($0)" }
+            try applyAffinities { -scores[$0]! }
+
+        case .prediction:
+            guard let evaluator else { throw TrustError.missingEvaluator(.prediction) }
+            // The node's own top-k (candidate 0) is the yardstick for every distance;
+            // d_ii = 0 without a second evaluation.
+            let ownTopK = try evaluator.topKLogits(of: own.adapter, k: config.logitsTopK)
+            scores[0] = 0
+            for j in usable where j != 0 {
+                let theirs = try evaluator.topKLogits(of: candidates[j].adapter, k: config.logitsTopK)
+                guard theirs.k == ownTopK.k && theirs.positions == ownTopK.positions else {
+                    throw TrustError.referenceShapeMismatch(candidate: candidates[j].id)
+                }
+                scores[j] = PredictionDistance.distance(ownTopK, theirs)
+            }
+            dropNonFiniteScores { "top-k distance \($0)" }
+            // d̃_ij = d_ij / Σ_k d_ik, guarded like torch's F.normalize(p=1).
+            let total = max(usable.reduce(0) { $0 + abs(scores[$1]!) }, 1e-12)
+            try applyAffinities { -10 * scores[$0]! / total }
+        }
+
+        exclusions.sort { a, b in
+            candidates.firstIndex { $0.id == a.candidate }! < candidates.firstIndex { $0.id == b.candidate }!
+        }
+        let elapsed = clock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
+        return TrustRecord(round: round, strategy: config, candidates: candidates.map(\.id), scores: scores,
+                           weights: weights, exclusions: exclusions, milliseconds: milliseconds)
+    }
+}

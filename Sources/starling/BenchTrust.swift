@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import Learning
+import Trust
+
+/// `starling bench trust`: the time a node spends on trust rows and aggregation.
+///
+/// ```
+/// $ starling bench trust --shape paper --candidates 8,32
+/// {"bench":"trust","candidates":8,"medianMilliseconds":21.4,...,"operation":"weights","parameters":589824,"shape":"paper"}
+/// ```
+struct BenchTrust: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trust",
+        abstract: "Time trust rows and trust-weighted aggregation on random adapters.",
+        discussion: """
+            For every shape and candidate count, times the strategies that need no model
+            (weights, oracle, fedavg, local: screening included) and the aggregation of all
+            candidates' adapters by a dense row; with the paper shape also the model-free
+            half of the prediction strategy at GPT-2's vocabulary (top-100 selection over
+            256 positions of 50,257 logits, and the distance of two selections). Prints one
+            JSON object per operation with the median and fastest of --repeats runs, in
+            milliseconds.
+
+            Shapes: `paper` is GPT-2 124M with rank-4 LoRA on c_attn, attn.c_proj, c_fc and
+            mlp.c_proj in 12 layers (589,824 values, the paper's setting); `tiny` is 2
+            layers of width 64 (8,192 values).
+
+            Example:
+              $ starling bench trust --shape tiny --candidates 8 --repeats 3
+            """
+    )
+
+    enum Shape: String, ExpressibleByArgument, CaseIterable {
+        case paper, tiny, all
+    }
+
+    @Option(name: .long, help: "Adapter shape: paper, tiny or all.")
+    var shape: Shape = .all
+
+    @Option(name: .long, help: "Candidate counts (the node itself included), comma-separated.")
+    var candidates: String = "8,32"
+
+    @Option(name: .long, help: "Timed runs per figure.")
+    var repeats: Int = 5
+
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads: Int = 1
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard let counts = candidateCounts, !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--candidates must be positive integers separated by commas")
+        }
+    }
+
+    var candidateCounts: [Int]? {
+        let parts = candidates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(nil) ? nil : parts.map { $0! }
+    }
+
+    func run() throws {
+        global.bootstrapLogging()
+        BLAS.setThreads(threads)
+        let shapes: [(name: String, layers: Int, width: Int)] = switch shape {
+        case .paper: [("paper", 12, 768)]
+        case .tiny: [("tiny", 2, 64)]
+        case .all: [("tiny", 2, 64), ("paper", 12, 768)]
+        }
+        var random = Xorshift(seed: 0x5EED)
+        for s in shapes {
+            let maxCount = candidateCounts!.max()!
+            let adapters = (0..<maxCount).map { _ in
+                Self.gpt2Adapter(layers: s.layers, width: s.width, rank: 4) { random.nextFloat() }
+            }
+            let ids = (0..<maxCount).map { String(format: "%064x", $0) }
+            for count in candidateCounts! {
+                let own = TrustCandidate(id: ids[0], adapter: adapters[0])
+                let peers = (1..<count).map { TrustCandidate(id: ids[$0], adapter: adapters[$0]) }
+                let mixtures = MixtureMatrix(rows: Dictionary(uniqueKeysWithValues: ids.prefix(count).enumerated().map {
+                    ($1, [Double($0 % 2), Double(($0 + 1) % 2), 0.25])
+                }))
+                for strategy in [TrustStrategy.weights, .oracle, .fedavg, .local] {
+                    let times = try (0..<repeats).map { _ in
+                        try TrustRow.compute(config: TrustConfig(strategy), round: 0, own: own, peers: peers, mixtures: mixtures).milliseconds
+                    }
+                    try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
+                             operation: strategy.rawValue, times: times)
+                }
+                let weights = [Double](repeating: 1 / Double(count), count: count)
+                let times = (0..<repeats).map { _ in
+                    milliseconds { _ = TrustAggregation.aggregate(Array(adapters.prefix(count)), weights: weights) }
+                }
+                try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
+                         operation: "aggregate", times: times)
+            }
+        }
+        if shape != .tiny { try benchPrediction(random: &random) }
+    }
+
+    /// Times the model-free half of the prediction strategy at GPT-2's vocabulary: picking
+    /// each position's top k of V logits, and the distance between two such selections.
+    private func benchPrediction(random: inout Xorshift) throws {
+        let vocabulary = 50257, positions = 256, k = TrustConfig.defaultLogitsTopK
+        let a = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
+        let b = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
+        var topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k)
+        let selectTimes = (0..<repeats).map { _ in
+            milliseconds { topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k) }
+        }
+        let topB = TopKLogits(logits: b, vocabularySize: vocabulary, k: k)
+        var distance = 0.0
+        let distanceTimes = (0..<repeats).map { _ in milliseconds { distance = PredictionDistance.distance(topA, topB) } }
+        precondition(distance > 0)
+        for (operation, times) in [("topk-select", selectTimes), ("topk-distance", distanceTimes)] {
+            try emit(shape: "gpt2-vocabulary", parameters: nil, candidates: nil, operation: operation, times: times,
+                     positions: positions, vocabulary: vocabulary, k: k)
+        }
+    }
+
+    private func milliseconds(_ body: () -> Void) -> Double {
+        let elapsed = ContinuousClock().measure(body)
+        return Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
+    }
+
+    private func emit(shape: String, parameters: Int?, candidates: Int?, operation: String, times: [Double],
+                      positions: Int? = nil, vocabulary: Int? = nil, k: Int? = nil) throws {
+        let sorted = times.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let figure = Figure(bench: "trust", shape: shape, parameters: parameters, candidates: candidates,
+                            operation: operation, repeats: times.count, medianMilliseconds: median,
+                            minMilliseconds: sorted[0], threads: threads, positions: positions, vocabulary: vocabulary, k: k)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(figure), as: UTF8.self))
+    }
+
+    private struct Figure: Encodable {
+        let bench: String
+        let shape: String
+        let parameters: Int?
+        let candidates: Int?
+        let operation: String
+        let repeats: Int
+        let medianMilliseconds: Double
+        let minMilliseconds: Double
+        let threads: Int
+        let positions: Int?
+        let vocabulary: Int?
+        let k: Int?
+    }
+
+    /// An adapter in the GPT-2 layout: `layers` blocks of width C = `width`, rank `rank` on
+    /// all four projections (A `[r, in]`, B `[out, r]`), values from `fill`.
+    static func gpt2Adapter(layers: Int, width: Int, rank: Int, fill: () -> Float) -> LoRAAdapter {
+        let config = LoRAConfig(rank: rank)
+        var tensors: [NamedTensor] = []
+        for layer in 0..<layers {
+            for target in config.targets {
+                let (input, output) = switch target {
+                case .attentionQKV: (width, 3 * width)
+                case .attentionOutput: (width, width)
+                case .mlpIn: (width, 4 * width)
+                case .mlpOut: (4 * width, width)
+                }
+                for (isB, shape) in [(false, [rank, input]), (true, [output, rank])] {
+                    let values = (0..<(shape[0] * shape[1])).map { _ in fill() }
+                    tensors.append(NamedTensor(name: LoRAAdapter.tensorName(layer: layer, target: target, isB: isB),
+                                               shape: shape, values: values))
+                }
+            }
+        }
+        return LoRAAdapter(config: config, tensors: tensors)
+    }
+
+    /// xorshift64*: quick filler values for benchmark adapters.
+    struct Xorshift {
+        var state: UInt64
+        init(seed: UInt64) { state = seed | 1 }
+        mutating func nextFloat() -> Float {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            let x = state &* 0x2545_F491_4F6C_DD1D
+            return Float(x >> 40) / Float(1 << 23) - 1
+        }
+    }
+}

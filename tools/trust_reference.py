@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Writes Tests/TrustTests/TrustReferenceFixture.swift: trust rows computed the way the
+reference code of arXiv 2404.09753 computes them (its `dynamic`, `dynamic-thresh`,
+`dynamic-top-k`, `dynamic-token` and `dynamic-top-k-token` strategies, re-expressed here
+with PyTorch), for four clients with random LoRA matrices and random logits.
+
+The Swift tests recompute the same rows with Module Trust and compare. Needs torch; the
+generated file is committed, so the tests never need Python.
+
+    python3 tools/trust_reference.py
+"""
+
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(2404_09753)
+CLIENTS = 4
+RANK = 2
+# (name, in, out) of the adapted projections; the reference stores A as [in, r] and B as
+# [r, out], the transposes of the PEFT layout the Swift code uses.
+PROJECTIONS = [("h.0.attn.c_attn", 6, 18), ("h.0.mlp.c_proj", 24, 6)]
+BATCHES, BATCH, LENGTH, VOCAB, TOPK_LOGITS = 2, 2, 3, 30, 5
+
+
+def reference_adapters():
+    base = {name: (torch.randn(i, RANK), torch.randn(RANK, o)) for name, i, o in PROJECTIONS}
+    clients = []
+    for c in range(CLIENTS):
+        adapter = {}
+        for name, (a, b) in base.items():
+            if c == 1:  # close to client 0
+                adapter[name] = (a + 0.3 * torch.randn_like(a), b + 0.3 * torch.randn_like(b))
+            elif c == 0:
+                adapter[name] = (a.clone(), b.clone())
+            else:
+                adapter[name] = (torch.randn_like(a), torch.randn_like(b))
+        clients.append(adapter)
+    # A zero row of B in the reference layout (a zero column in PEFT's): cosine 0 by eps.
+    clients[3]["h.0.attn.c_attn"][1][0].zero_()
+    return clients
+
+
+def similarity(c1, c2):
+    # The reference's `similarity_weights`: cosine along dim 1 of every LoRA parameter,
+    # summed, divided by the number of rows compared.
+    score, total = 0.0, 0
+    for name, _, _ in PROJECTIONS:
+        for p1, p2 in zip(c1[name], c2[name]):
+            sim = F.cosine_similarity(p1, p2)
+            total += sim.size(0)
+            score += torch.sum(sim).item()
+    return score / total
+
+
+def threshold(tensor, value):
+    top_values, top_indices = torch.topk(tensor, 2, dim=-1)
+    tensor = tensor.clone()
+    tensor[tensor <= value] = -1e9
+    tensor.scatter_(-1, top_indices, top_values)
+    return F.softmax(tensor, dim=1)
+
+
+def top_k(tensor, k):
+    top_values, top_indices = torch.topk(tensor, k, dim=-1)
+    mask = torch.full_like(tensor, -1e9)
+    mask.scatter_(-1, top_indices, top_values)
+    return F.softmax(mask, dim=1)
+
+
+def token_scores(logits):
+    # The reference's `__trust_weights_token`: zero every logit below each position's
+    # k-th largest, L1 distance summed over batches, divided by batches x batch size,
+    # L1-normalised per row, times -10.
+    sparse = []
+    for client in logits:
+        kept = []
+        for batch in client:
+            v, _ = torch.topk(batch, TOPK_LOGITS)
+            batch = batch.clone()
+            batch[batch < v[:, :, [-1]]] = 0
+            kept.append(batch)
+        sparse.append(kept)
+    res = torch.zeros((CLIENTS, CLIENTS))
+    for i in range(CLIENTS):
+        for j in range(CLIENTS):
+            d = sum(torch.sum(torch.abs(sparse[i][b] - sparse[j][b])).item() for b in range(BATCHES))
+            res[i, j] = d / (BATCHES * BATCH)
+    return res, -F.normalize(res, p=1, dim=1) * 10
+
+
+def main():
+    adapters = reference_adapters()
+    sims = torch.tensor([[similarity(a, b) for b in adapters] for a in adapters])
+
+    shared = torch.randn(BATCHES, BATCH, LENGTH, VOCAB) * 3
+    logits = [shared + (0.5 if c == 1 else 3.0) * torch.randn(BATCHES, BATCH, LENGTH, VOCAB) for c in range(CLIENTS)]
+    distances, token = token_scores(logits)
+
+    fixture = {
+        "rank": RANK,
+        "topkLogits": TOPK_LOGITS,
+        "vocabulary": VOCAB,
+        "adapters": [
+            [
+                {"name": f"{name}.lora_{'A' if m == 0 else 'B'}", "shape": list(t.T.shape),
+                 "values": [float(x) for x in t.T.contiguous().flatten()]}
+                for name, _, _ in PROJECTIONS for m, t in enumerate(adapter[name])
+            ]
+            for adapter in adapters
+        ],
+        "logits": [[float(x) for x in client.flatten()] for client in logits],
+        "similarity": sims.tolist(),
+        "rows": {
+            "weights": F.softmax(sims, dim=1).tolist(),
+            "weights:threshold=0.5": threshold(sims, 0.5).tolist(),
+            "weights:threshold=0.15": threshold(sims, 0.15).tolist(),
+            "weights:topk=2": top_k(sims, 2).tolist(),
+            "prediction:logits=5": F.softmax(token, dim=1).tolist(),
+            "prediction:topk=2,logits=5": top_k(token, 2).tolist(),
+        },
+        "distances": distances.tolist(),
+    }
+    out = os.path.join(os.path.dirname(__file__), "..", "Tests", "TrustTests", "TrustReferenceFixture.swift")
+    with open(out, "w") as f:
+        f.write("// Generated by tools/trust_reference.py from the reference code's formulas; do not edit.\n\n")
+        f.write("let trustReferenceJSON = #\"\"\"\n")
+        f.write(json.dumps(fixture, separators=(",", ":")))
+        f.write("\n\"\"\"#\n")
+    print(f"wrote {os.path.normpath(out)}")
+
+
+if __name__ == "__main__":
+    main()
