@@ -2,18 +2,6 @@
 // targets being the inputs shifted by one token. Random windows for training, seeded;
 // consecutive non-overlapping windows for evaluation.
 
-/// A batch of B sequences of T tokens.
-public struct TokenBatch: Sendable, Equatable {
-    /// B, the number of sequences.
-    public let batchSize: Int
-    /// T, the tokens per sequence.
-    public let sequenceLength: Int
-    /// (B, T) row-major: token t of sequence b at b·T + t.
-    public let inputs: [Int32]
-    /// (B, T): the token that follows each input token.
-    public let targets: [Int32]
-}
-
 /// Random windows of T + 1 tokens from a split, each window inside one chunk, every
 /// window equally likely; the same seed gives the same batches.
 public struct BatchSampler: Sendable {
@@ -57,7 +45,7 @@ public struct BatchSampler: Sendable {
             inputs += split.tokens[start..<(start + t)]
             targets += split.tokens[(start + 1)..<(start + t + 1)]
         }
-        return TokenBatch(batchSize: batchSize, sequenceLength: t, inputs: inputs, targets: targets)
+        return TokenBatch(inputs: inputs, targets: targets, batchSize: batchSize, sequenceLength: t)
     }
 }
 
@@ -98,7 +86,7 @@ public struct SequentialBatches: Sequence, Sendable {
                 inputs += split.tokens[start..<(start + t)]
                 targets += split.tokens[(start + 1)..<(start + t + 1)]
             }
-            return TokenBatch(batchSize: rows.count, sequenceLength: t, inputs: inputs, targets: targets)
+            return TokenBatch(inputs: inputs, targets: targets, batchSize: rows.count, sequenceLength: t)
         }
     }
 }
