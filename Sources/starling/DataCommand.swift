@@ -41,35 +41,18 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             let t: Topology
             do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
-            let sources = try t.sources.map {
-                guard let s = TextSource(rawValue: $0) else {
-                    throw UserError("\(topology): unknown source \"\($0)\"; data synth knows \(TextSource.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return s
+            let written: [SyntheticText.Written]
+            do { written = try SyntheticText.write(topology: t, bytesPerNode: bytes, seed: seed, force: force) } catch {
+                throw UserError("\(topology): \(error)")
             }
-            guard !sources.isEmpty else { throw UserError("\(topology): list the text sources, e.g. sources = [\"prose\", \"code\"]") }
-            var matrix: [[Double]] = []
-            for (i, node) in t.nodes.enumerated() {
-                let row = node.mixture ?? SyntheticText.defaultMixture(node: i, of: t.nodes.count, sourceCount: sources.count)
-                matrix.append(row)
-                let path = t.resolve(node.data)
-                if FileManager.default.fileExists(atPath: path) && !force {
-                    print("\(node.name)  \(node.data)  exists, kept (use --force to replace)")
-                    continue
+            for (w, node) in zip(written, t.nodes) {
+                let mix = zip(t.sources, w.mixture).filter { $0.1 > 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+                if let bytes = w.bytes {
+                    print("\(w.node)  \(node.data)  \(bytes) bytes  \(mix)")
+                } else {
+                    print("\(w.node)  \(node.data)  exists, kept (use --force to replace)")
                 }
-                let text = SyntheticText.text(
-                    sources: sources, mixture: row, byteCount: bytes, seed: seed ?? node.settings.seed, nodeIndex: i)
-                try FileManager.default.createDirectory(
-                    atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-                let mix = zip(sources, row).filter { $0.1 > 0 }.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: " ")
-                print("\(node.name)  \(node.data)  \(text.utf8.count) bytes  \(mix)")
             }
-            let csvPath = ((t.resolve(t.nodes[0].data) as NSString).deletingLastPathComponent as NSString)
-                .appendingPathComponent("mixture.csv")
-            var csv = "node," + sources.map(\.rawValue).joined(separator: ",") + "\n"
-            for (node, row) in zip(t.nodes, matrix) { csv += node.name + "," + row.map { "\($0)" }.joined(separator: ",") + "\n" }
-            try Data(csv.utf8).write(to: URL(fileURLWithPath: csvPath), options: .atomic)
         }
     }
 }

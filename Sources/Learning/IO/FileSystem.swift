@@ -14,7 +14,7 @@ import Darwin
 public enum FileSystem {
     /// The prefix of temporary files made by `writeAtomically`; they start with a dot
     /// so that folder listings that skip hidden files never see them.
-    static let temporaryPrefix = ".starling-tmp-"
+    public static let temporaryPrefix = ".starling-tmp-"
 
     // ----------------------------------------------------------------------------
     // Reading
@@ -158,7 +158,7 @@ public enum FileSystem {
     }
 
     /// The folder part of `path` (`""` for a bare name, `/` for a file in the root).
-    static func parentDirectory(of path: String) -> String {
+    public static func parentDirectory(of path: String) -> String {
         var trimmed = Substring(path)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         guard let slash = trimmed.lastIndex(of: "/") else { return "" }

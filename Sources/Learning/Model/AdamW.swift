@@ -28,6 +28,9 @@ public final class AdamW {
         v = FloatBuffer(count: parameterCount)
     }
 
+    /// Continues counting from `steps` (a restored state's bias-correction t).
+    func restoreStepCount(_ steps: Int) { stepCount = steps }
+
     /// Number of values each moment holds.
     public var parameterCount: Int { m.count }
 

@@ -18,6 +18,12 @@ final class FloatBuffer {
     func zero() { pointer.update(repeating: 0, count: count) }
 
     /// The buffer's values as an array (a copy).
+    /// Overwrites the buffer with `values` (same count).
+    func copy(from values: [Float]) {
+        precondition(values.count == count, "copying \(values.count) values into a buffer of \(count)")
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
+    }
+
     var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
     subscript(offset: Int) -> UnsafeMutablePointer<Float> { pointer + offset }

@@ -45,6 +45,9 @@ public final class Trainer {
                           epsilon: epsilon, weightDecay: weightDecay)
     }
 
+    /// Continues the schedule from step `step` (a restored state).
+    func restoreStep(_ step: Int) { self.step = step }
+
     /// Accumulates the gradients of every micro-batch (each weighted 1/k, so k
     /// micro-batches of size b step like one batch of k·b), clips, and takes one AdamW step.
     @discardableResult

@@ -18,7 +18,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     /// Perplexity on the node's test split after the last completed round.
     public var testPerplexity: Double?
     /// Every neighbour's liveness as the gossip mesh sees it.
-    public var peers: [PeerStatus]
+    public var peers: [NeighbourStatus]
     public var bytesIn: UInt64
     public var bytesOut: UInt64
     public var messagesIn: UInt64
@@ -28,7 +28,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
 
     public init(
         name: String, phase: Phase, round: Int, rounds: Int, loss: Double? = nil, testPerplexity: Double? = nil,
-        peers: [PeerStatus] = [], bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, messagesIn: UInt64 = 0,
+        peers: [NeighbourStatus] = [], bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, messagesIn: UInt64 = 0,
         messagesOut: UInt64 = 0, rejections: [String: UInt64] = [:]
     ) {
         self.name = name
@@ -50,7 +50,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
 }
 
 /// One neighbour as a node sees it.
-public struct PeerStatus: Codable, Sendable, Equatable {
+public struct NeighbourStatus: Codable, Sendable, Equatable {
     public var name: String
     /// `alive`, `suspect` or `gone`.
     public var state: String

@@ -1,3 +1,6 @@
+import Foundation
+import Learning
+
 // Generated local text: several sources that differ clearly in alphabet, rhythm and
 // structure, so that a tiny byte-level model learns which source a node holds. Every
 // node's text is a mixture of sources by its row of the mixture matrix, deterministic
@@ -105,5 +108,48 @@ public enum SyntheticText {
         var row = Array(repeating: 0.0, count: sourceCount)
         row[min(sourceCount - 1, i * sourceCount / max(n, 1))] = 1
         return row
+    }
+}
+
+extension SyntheticText {
+    /// What `write(topology:...)` did for one node.
+    public struct Written: Sendable {
+        public var node: String
+        public var path: String
+        /// Bytes written, or nil when an existing file was kept.
+        public var bytes: Int?
+        public var mixture: [Double]
+    }
+
+    /// Writes every node's text of `topology` from its sources and mixture rows (or the
+    /// default contiguous groups), and the matrix as mixture.csv beside the first node's
+    /// text. Existing files are kept unless `force`.
+    @discardableResult
+    public static func write(topology t: Topology, bytesPerNode: Int, seed: UInt64? = nil, force: Bool = false) throws -> [Written] {
+        let sources = try t.sources.map {
+            guard let s = TextSource(rawValue: $0) else {
+                throw NodeError("unknown source \"\($0)\"; generated text knows \(TextSource.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return s
+        }
+        guard !sources.isEmpty else { throw NodeError("the topology lists no text sources, e.g. sources = [\"prose\", \"code\"]") }
+        var written: [Written] = []
+        for (i, node) in t.nodes.enumerated() {
+            let row = node.mixture ?? defaultMixture(node: i, of: t.nodes.count, sourceCount: sources.count)
+            let path = t.resolve(node.data)
+            if FileManager.default.fileExists(atPath: path) && !force {
+                written.append(Written(node: node.name, path: path, bytes: nil, mixture: row))
+                continue
+            }
+            let text = self.text(sources: sources, mixture: row, byteCount: bytesPerNode, seed: seed ?? node.settings.seed, nodeIndex: i)
+            try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
+            try FileSystem.writeAtomically(Array(text.utf8), to: path)
+            written.append(Written(node: node.name, path: path, bytes: text.utf8.count, mixture: row))
+        }
+        let csvPath = FileSystem.join(FileSystem.parentDirectory(of: t.resolve(t.nodes[0].data)), "mixture.csv")
+        var csv = "node," + sources.map(\.rawValue).joined(separator: ",") + "\n"
+        for w in written { csv += w.node + "," + w.mixture.map { "\($0)" }.joined(separator: ",") + "\n" }
+        try FileSystem.writeAtomically(Array(csv.utf8), to: csvPath)
+        return written
     }
 }

@@ -1,0 +1,178 @@
+// LocalLearner: a node's model and its own text — local training steps, test
+// evaluation, and the evaluator trust strategies run candidate adapters through.
+
+import Foundation
+import Learning
+import Trust
+
+/// Errors of preparing a node's model and data.
+public enum LearnerError: Error, CustomStringConvertible {
+    case baseModel(String)
+    case tokenizer(String)
+    case data(String)
+
+    public var description: String {
+        switch self {
+        case .baseModel(let why): "base model: \(why)"
+        case .tokenizer(let why): "tokenizer: \(why)"
+        case .data(let why): "data: \(why)"
+        }
+    }
+}
+
+/// The model, optimizer and data splits of one node.
+///
+/// Candidate adapters are evaluated in the node's own model buffers (the base weights
+/// are shared, only the adapter values are swapped), so trust over k candidates
+/// allocates nothing per candidate.
+public final class LocalLearner: CandidateEvaluator {
+    /// Evaluation batches taken from the trust split for `validation`, at most.
+    public static let trustBatchLimit = 8
+    /// Evaluation batches taken from the test split, at most.
+    public static let testBatchLimit = 16
+    /// Reference batches derived for `prediction`.
+    public static let referenceBatchCount = 2
+
+    public let model: GPT2Model
+    public let trainer: Trainer
+    public let splits: DatasetSplits
+    public let settings: NodeSettings
+    let trustBatches: [TokenBatch]
+    let testBatches: [TokenBatch]
+    let referenceBatches: [TokenBatch]
+    /// Seed of this node's batch sampling; the round is mixed in so a restart resumes
+    /// the same stream of batches.
+    let samplingSeed: UInt64
+
+    /// Builds the model from `settings.baseModel` (same base on every node: the seed is
+    /// the topology's), loads and splits the text at `dataPath`, and prepares the
+    /// evaluation batches. `referenceText` is the shared reference for `prediction`
+    /// (nil: the node's own trust split).
+    public init(settings: NodeSettings, dataPath: String, baseDirectory: String, nodeIndex: Int, referencePath: String?) throws {
+        self.settings = settings
+        let tokenizer = try Self.tokenizer(settings.tokenizer, baseDirectory: baseDirectory)
+        model = try Self.baseModel(settings, baseDirectory: baseDirectory, vocabularySize: tokenizer.vocabularySize)
+        guard settings.sequenceLength <= model.config.maxSequenceLength else {
+            throw LearnerError.baseModel(
+                "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
+        }
+        let dataset: TextDataset
+        do {
+            dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
+            let f = settings.splits
+            splits = try dataset.split(
+                fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength,
+                seed: settings.seed)
+        } catch {
+            throw LearnerError.data("\(dataPath): \(error)")
+        }
+        let totalSteps = settings.rounds * settings.localSteps
+        trainer = Trainer(
+            model: model,
+            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: totalSteps, warmupFraction: 0.02),
+            weightDecay: Float(settings.weightDecay))
+        samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
+        testBatches = Array(splits.test.sequentialBatches(batchSize: settings.batchSize).prefix(Self.testBatchLimit))
+        let referenceTokens: [Int32]
+        if let referencePath {
+            do {
+                referenceTokens = try TextDataset.load(from: referencePath, tokenizer: tokenizer).tokens
+            } catch {
+                throw LearnerError.data("reference \(referencePath): \(error)")
+            }
+        } else {
+            let trust = splits.trust
+            referenceTokens = trust.chunks.flatMap { Array(trust.tokens[$0]) }
+        }
+        do {
+            referenceBatches = try ReferenceBatches.derive(
+                seed: settings.seed, tokens: referenceTokens, count: Self.referenceBatchCount,
+                batchSize: settings.batchSize, sequenceLength: settings.sequenceLength
+            ).batches.map {
+                TokenBatch(inputs: $0.inputs, targets: $0.targets, batchSize: settings.batchSize, sequenceLength: settings.sequenceLength)
+            }
+        } catch {
+            throw LearnerError.data("reference batches: \(error)")
+        }
+    }
+
+    /// The tokenizer named by a topology: `bytes`, or a folder with a GPT-2 tokenizer.
+    static func tokenizer(_ name: String, baseDirectory: String) throws -> any Tokenizer {
+        if name == "bytes" { return ByteTokenizer() }
+        let folder = name.hasPrefix("/") ? name : (baseDirectory as NSString).appendingPathComponent(name)
+        do {
+            let json = (folder as NSString).appendingPathComponent("tokenizer.json")
+            if FileManager.default.fileExists(atPath: json) { return try GPT2Tokenizer(tokenizerJSONPath: json) }
+            return try GPT2Tokenizer(
+                vocabularyPath: (folder as NSString).appendingPathComponent("vocab.json"),
+                mergesPath: (folder as NSString).appendingPathComponent("merges.txt"))
+        } catch {
+            throw LearnerError.tokenizer("\(folder): \(error)")
+        }
+    }
+
+    /// `random:tiny` (GPT2Config.tiny, initialised from the topology's seed, so every node
+    /// holds the same base) or a Hugging Face-layout folder.
+    static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int) throws -> GPT2Model {
+        if settings.baseModel.hasPrefix("random:") {
+            let shape = settings.baseModel.dropFirst("random:".count)
+            guard shape == "tiny" else { throw LearnerError.baseModel("unknown random shape \"\(shape)\" (known: tiny)") }
+            var config = GPT2Config.tiny
+            config.vocabularySize = vocabularySize
+            return GPT2Model(config: config, lora: settings.lora, seed: settings.seed)
+        }
+        let folder = settings.baseModel.hasPrefix("/") ? settings.baseModel
+            : (baseDirectory as NSString).appendingPathComponent(settings.baseModel)
+        do {
+            let checkpoint = try GPT2Checkpoint.load(from: folder)
+            let model = GPT2Model(config: checkpoint.config.modelConfig, lora: settings.lora, seed: settings.seed)
+            try model.loadParameters(checkpoint.parameters)
+            guard model.config.vocabularySize >= vocabularySize else {
+                throw LearnerError.baseModel("vocabulary \(model.config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")
+            }
+            return model
+        } catch let e as LearnerError {
+            throw e
+        } catch {
+            throw LearnerError.baseModel("\(folder): \(error)")
+        }
+    }
+
+    // MARK: Training and evaluation
+
+    /// Runs `steps` optimizer steps of round `round` and returns their mean loss.
+    /// `shouldStop` is asked before each step; training ends early when it says yes.
+    public func train(round: Int, steps: Int, shouldStop: () -> Bool) -> (meanLoss: Double, steps: Int) {
+        var sampler = splits.train.sampler(batchSize: settings.batchSize, seed: samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03)
+        var total = 0.0
+        var done = 0
+        while done < steps && !shouldStop() {
+            total += Double(trainer.trainStep([sampler.next()]).loss)
+            done += 1
+        }
+        return (done > 0 ? total / Double(done) : .nan, done)
+    }
+
+    /// Mean cross-entropy of the current adapter on the test split.
+    public func testLoss() -> Double { Double(model.evaluateLoss(batches: testBatches)) }
+
+    // MARK: CandidateEvaluator
+
+    public func meanCrossEntropy(of adapter: LoRAAdapter) throws -> Double {
+        try model.setAdapter(adapter)
+        return Double(model.evaluateLoss(batches: trustBatches))
+    }
+
+    public func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits {
+        try model.setAdapter(adapter)
+        var indices: [Int32] = [], values: [Float] = []
+        for batch in referenceBatches {
+            model.forward(inputs: batch.inputs, targets: nil, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, training: false)
+            let top = model.withLogits { TopKLogits(logits: $0, vocabularySize: model.config.vocabularySize, k: k) }
+            indices += top.indices
+            values += top.values
+        }
+        return TopKLogits(k: k, indices: indices, values: values)
+    }
+}

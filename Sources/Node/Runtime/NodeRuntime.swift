@@ -1,0 +1,323 @@
+// NodeRuntime: one node's round loop, joining its LocalLearner, the gossip mesh, trust
+// and its state folder.
+//
+//   warm-up rounds:  local steps → evaluate → commit
+//   later rounds:    local steps → publish signed adapter → collect neighbours' updates
+//                    (until all are in or the round timeout) → trust row → aggregate
+//                    → evaluate → commit
+//
+// A node restarted after a crash resumes after its last committed round. A node whose
+// neighbours are all gone waits for no one and trains on alone.
+
+import Foundation
+import Gossip
+import Learning
+import Logging
+import Trust
+
+/// A flag a signal handler or another thread sets to end the run after the current step.
+public final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    public init() {}
+    public func request() { lock.withLock { requested = true } }
+    public var isRequested: Bool { lock.withLock { requested } }
+}
+
+/// How a node's run ended.
+public enum NodeOutcome: Sendable, Equatable {
+    /// Every round is complete.
+    case finished(round: Int)
+    /// A stop was requested; `round` is the last committed round.
+    case stopped(round: Int)
+}
+
+/// Errors that stop a node from starting.
+public struct NodeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public final class NodeRuntime: @unchecked Sendable {
+    public let topology: Topology
+    public let index: Int
+    public let state: StateDirectory
+    public var node: TopologyNode { topology.nodes[index] }
+    var settings: NodeSettings { node.settings }
+
+    let keys: SigningKeyPair
+    /// Every member's public key, in topology order.
+    let memberKeys: [PublicKey]
+    let learner: LocalLearner
+    let trustConfig: TrustConfig
+    let mixtures: MixtureMatrix?
+    let context: ZMQContext
+    /// Endpoint of each member (rewritten to inproc:// when nodes share a process).
+    let endpoints: [String]
+    let log: Logger
+
+    private let lock = NSLock()
+    private var status: NodeStatus
+    private var mesh: GossipNode?
+
+    /// Prepares node `index` of `topology`: reads its key and committed state, loads its
+    /// model and text. `endpoints` overrides the topology's endpoints (in-process runs).
+    public init(topology: Topology, index: Int, stateDirectory: String? = nil, context: ZMQContext, endpoints: [String]? = nil) throws {
+        self.topology = topology
+        self.index = index
+        let node = topology.nodes[index]
+        state = StateDirectory(path: stateDirectory ?? topology.stateDirectory(of: index))
+        log = Logger(label: "starling.node.\(node.name)")
+        self.context = context
+        self.endpoints = endpoints ?? topology.nodes.map(\.endpoint)
+
+        do { keys = try SigningKeyPair.load(from: state.keyPath) } catch {
+            throw NodeError("node \(node.name): \(error) (create it with `starling keygen --out \(state.path)`)")
+        }
+        memberKeys = try Self.memberKeys(topology)
+        guard memberKeys[index] == keys.publicKey else {
+            throw NodeError("node \(node.name): the key in \(state.keyPath) is \(keys.publicKey.shortDescription)…, "
+                + "but the topology lists \(memberKeys[index].shortDescription)… for this node")
+        }
+        do {
+            trustConfig = try TrustConfig(parsing: node.settings.trust)
+        } catch {
+            throw NodeError("node \(node.name): trust \"\(node.settings.trust)\": \(error)")
+        }
+        var rows: [String: [Double]] = [:]
+        for (i, n) in topology.nodes.enumerated() { if let m = n.mixture { rows[memberKeys[i].description] = m } }
+        mixtures = rows.isEmpty ? nil : MixtureMatrix(rows: rows)
+        learner = try LocalLearner(
+            settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
+            nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve))
+        status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
+    }
+
+    /// Public keys of every member: from the topology, or from `<state>/<node>/node.pub`.
+    public static func memberKeys(_ topology: Topology) throws -> [PublicKey] {
+        try topology.nodes.enumerated().map { i, n in
+            if let text = n.publicKey, let key = PublicKey(text: text) { return key }
+            let path = StateDirectory(path: topology.stateDirectory(of: i)).publicKeyPath
+            guard let data = FileManager.default.contents(atPath: path),
+                let key = PublicKey(text: String(decoding: data, as: UTF8.self))
+            else {
+                throw NodeError("node \(n.name) has no public_key in the topology and no readable \(path)")
+            }
+            return key
+        }
+    }
+
+    // MARK: Status
+
+    /// A snapshot for the control endpoint.
+    public func currentStatus() -> NodeStatus {
+        var s = lock.withLock { status }
+        if let mesh = lock.withLock({ self.mesh }) {
+            let held = mesh.latestUpdates()
+            s.peers = mesh.peers().map { p in
+                NeighbourStatus(name: p.name, state: p.state.rawValue, latestRound: held[p.publicKey].map { Int($0.round) })
+            }
+            let c = mesh.counters()
+            s.bytesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesIn })
+            s.bytesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesOut })
+            s.messagesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesIn })
+            s.messagesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesOut })
+            s.rejections = Dictionary(uniqueKeysWithValues: c.rejections.filter { $0.value > 0 }.map { ("\($0.key)", UInt64($0.value)) })
+        }
+        return s
+    }
+
+    private func update(_ change: (inout NodeStatus) -> Void) { lock.withLock { change(&status) } }
+
+    /// Answers a control request as JSON.
+    public func answer(_ request: ControlRequest) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            switch request.command {
+            case "status":
+                return try encoder.encode(currentStatus())
+            case "trust":
+                let last = try state.trustHistory().last
+                return try encoder.encode(TrustReply(node: node.name, record: last))
+            case "history":
+                return try encoder.encode(HistoryReply(node: node.name, records: try state.trustHistory()))
+            default:
+                return Data(#"{"error":"unknown command; known: status, trust, history"}"#.utf8)
+            }
+        } catch {
+            return (try? encoder.encode(["error": "\(error)"])) ?? Data()
+        }
+    }
+
+    // MARK: The round loop
+
+    /// Runs the remaining rounds. Returns when all are done or `stop` is requested.
+    public func run(stop: StopRequest) throws -> NodeOutcome {
+        // Resume after the last committed round.
+        state.removeCheckpoints(except: (try state.progress())?.checkpoint)
+        var progress = try state.progress() ?? NodeProgress(round: 0, step: 0, checkpoint: nil)
+        var trustHistory = try state.trustHistory(upTo: progress.round)
+        var metrics = try state.metrics(upTo: progress.round)
+        if let (adapter, optimizer) = try state.loadCheckpoint(progress) {
+            try learner.model.setAdapter(adapter)
+            try learner.trainer.restore(optimizer)
+            log.info("resumed", metadata: ["round": "\(progress.round)", "step": "\(progress.step)"])
+        }
+        update {
+            $0.round = progress.round
+            $0.loss = metrics.last?.trainLoss
+            $0.testPerplexity = metrics.last?.testPerplexity
+        }
+
+        let mesh = try startMesh()
+        lock.withLock { self.mesh = mesh }
+        let control = try ControlServer(context: context) { [unowned self] in self.answer($0) }
+        state.setControlEndpoint(control.endpoint)
+        defer {
+            state.setControlEndpoint(nil)
+            control.stop()
+            mesh.stop()
+            lock.withLock { self.mesh = nil }
+        }
+
+        let neighbours = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
+        let clock = ContinuousClock()
+        while progress.round < settings.rounds {
+            let round = progress.round + 1
+            let roundStart = clock.now
+            update { $0.phase = .training }
+            let (trainLoss, steps) = learner.train(round: round, steps: settings.localSteps) { stop.isRequested }
+            if stop.isRequested { return .stopped(round: progress.round) }
+            let trainingSeconds = (clock.now - roundStart).seconds
+
+            var waitingSeconds = 0.0, trustSeconds = 0.0, candidates = 0
+            let aggregates = round > settings.warmupRounds
+            if aggregates {
+                update { $0.phase = .waiting }
+                let waitStart = clock.now
+                let peers = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop)
+                waitingSeconds = (clock.now - waitStart).seconds
+                if stop.isRequested { return .stopped(round: progress.round) }
+
+                update { $0.phase = .trusting }
+                let trustStart = clock.now
+                let own = TrustCandidate(id: keys.publicKey.description, adapter: learner.model.adapter())
+                let record = try TrustRow.compute(
+                    config: trustConfig, round: round, own: own, peers: peers, evaluator: learner, mixtures: mixtures)
+                try learner.model.setAdapter(TrustAggregation.aggregate(own: own, peers: peers, record: record))
+                trustSeconds = (clock.now - trustStart).seconds
+                trustHistory.append(record)
+                candidates = peers.count
+            }
+
+            update { $0.phase = .evaluating }
+            let testLoss = learner.testLoss()
+            metrics.append(
+                RoundMetrics(
+                    round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
+                    seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
+                    trustSeconds: trustSeconds))
+            progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
+            try state.commit(
+                progress: progress, adapter: learner.model.adapter(), optimizer: learner.trainer.optimizerState(),
+                baseModel: settings.baseModel, trustHistory: trustHistory, metrics: metrics)
+            update {
+                $0.round = round
+                $0.loss = trainLoss
+                $0.testPerplexity = exp(testLoss)
+            }
+            log.info(
+                "round complete",
+                metadata: [
+                    "round": "\(round)", "loss": "\(String(format: "%.4f", trainLoss))",
+                    "test_ppl": "\(String(format: "%.3f", exp(testLoss)))", "candidates": "\(candidates)",
+                ])
+        }
+        update { $0.phase = .finished }
+        // Stay reachable a little so that neighbours still waiting for this round get it.
+        lingerForNeighbours(mesh: mesh, neighbours: neighbours, stop: stop)
+        return .finished(round: progress.round)
+    }
+
+    /// Publishes this round's adapter and gathers the candidates: every other member whose
+    /// latest update is recent enough, after waiting (bounded) for the live neighbours.
+    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) throws -> [TrustCandidate] {
+        let adapter = learner.model.adapter()
+        let payload = try PEFTAdapter.encodeWeights(adapter, as: .f32)
+        _ = try mesh.publish(round: UInt64(round), payload: payload)
+
+        let waitFor = Set(mesh.peers().filter { neighbours.contains($0.name) && $0.state != .gone }.map(\.publicKey))
+        let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
+        while !stop.isRequested && Date() < deadline {
+            let got = mesh.waitForUpdates(round: UInt64(round), from: waitFor, timeoutSeconds: min(0.25, max(0, deadline.timeIntervalSinceNow)))
+            if got.count == waitFor.count { break }
+            // Neighbours that went away meanwhile are no longer waited for.
+            let gone = Set(mesh.peers().filter { $0.state == .gone }.map(\.publicKey))
+            if waitFor.subtracting(gone).allSatisfy({ got[$0] != nil }) { break }
+        }
+
+        let oldest = UInt64(max(0, round - settings.stalenessRounds))
+        var peers: [TrustCandidate] = []
+        for (key, update) in mesh.latestUpdates() where key != keys.publicKey && update.round >= oldest {
+            do {
+                let candidate = try PEFTAdapter.decodeWeights(update.payload.bytes, config: adapter.config)
+                peers.append(TrustCandidate(id: key.description, adapter: candidate))
+            } catch {
+                log.warning("update cannot be read as an adapter", metadata: ["origin": "\(key.shortDescription)", "error": "\(error)"])
+            }
+        }
+        // Topology order keeps rows comparable between rounds.
+        let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
+        return peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }
+    }
+
+    /// After the last round, waits (bounded by the round timeout) until every live
+    /// neighbour has published the final round, so that none waits in vain for relays.
+    private func lingerForNeighbours(mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) {
+        let live = Set(mesh.peers().filter { neighbours.contains($0.name) && $0.state != .gone }.map(\.publicKey))
+        let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
+        while !stop.isRequested && Date() < deadline {
+            if mesh.waitForUpdates(round: UInt64(settings.rounds), from: live, timeoutSeconds: 0.25).count == live.count { return }
+        }
+    }
+
+    private func startMesh() throws -> GossipNode {
+        var members: [Member] = []
+        for (i, n) in topology.nodes.enumerated() {
+            members.append(Member(name: n.name, publicKey: memberKeys[i], endpoint: endpoints[i]))
+        }
+        var config = MeshConfig(
+            keys: keys, endpoint: endpoints[index], members: members,
+            neighbours: topology.neighbours(of: index).map { topology.nodes[$0].name })
+        config.heartbeatMilliseconds = settings.heartbeatMilliseconds
+        config.livenessIntervals = settings.liveness
+        config.ttl = UInt8(min(255, settings.ttl))
+        config.curve = settings.curve
+        do {
+            return try GossipNode(config: config, context: context)
+        } catch {
+            throw NodeError("node \(node.name): cannot start gossip on \(endpoints[index]): \(error)")
+        }
+    }
+}
+
+/// Reply to the control endpoint's `trust` request.
+public struct TrustReply: Codable, Sendable {
+    public var node: String
+    public var record: TrustRecord?
+}
+
+/// Reply to the control endpoint's `history` request.
+public struct HistoryReply: Codable, Sendable {
+    public var node: String
+    public var records: [TrustRecord]
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}
