@@ -209,7 +209,10 @@ public enum PEFTAdapter {
         guard !byKey.isEmpty else { throw .incompleteAdapter("no LoRA tensors") }
         let layerCount = (byKey.keys.map(\.layer).max() ?? -1) + 1
         let targets = LoRAConfig.Target.allCases.filter { target in byKey.keys.contains { $0.target == target } }
-        let rank = expectedRank ?? byKey.values.first!.shape.first ?? 0
+        // Without a config, the rank is that of the first A matrix in canonical order.
+        let firstA = (0..<layerCount).lazy.flatMap { layer in targets.lazy.map { Key(layer: layer, target: $0, isB: false) } }
+            .first { byKey[$0] != nil }
+        let rank = expectedRank ?? firstA.flatMap { byKey[$0]?.shape.first } ?? 0
 
         var ordered: [NamedTensor] = []
         for layer in 0..<layerCount {
