@@ -64,9 +64,9 @@ public struct SafeTensors: Sendable, Equatable {
 
     /// Decodes and validates safetensors bytes.
     public static func decode(_ bytes: [UInt8]) throws(SafeTensorsError) -> SafeTensors {
-        var result: Result<SafeTensors, SafeTensorsError>!
-        bytes.withUnsafeBytes { buffer in
-            result = Result { () throws(SafeTensorsError) -> SafeTensors in try decode(buffer) }
+        // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out by hand.
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SafeTensorsError) in try decode(buffer) }
         }
         return try result.get()
     }
