@@ -90,6 +90,7 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         try c.encode(rank, forKey: .rank)
         // An integral alpha is written as an integer, as PEFT writes it.
         if alpha == alpha.rounded(), abs(alpha) < 1e9 { try c.encode(Int(alpha), forKey: .alpha) } else { try c.encode(alpha, forKey: .alpha) }
+        // Through the Float's shortest decimal, so 0.1 is written 0.1, not 0.10000000149.
         try c.encode(Double("\(dropout)") ?? Double(dropout), forKey: .dropout)
         try c.encode(targetModules, forKey: .targetModules)
         try c.encode(fanInFanOut, forKey: .fanInFanOut)
