@@ -14,6 +14,16 @@ import Testing
         #expect(try FileSystem.contentsOfDirectory(folder.path) == ["state.bin"])
     }
 
+    @Test func temporaryFilesLeftByACrashCanBeRemoved() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        try FileSystem.writeAtomically([1], to: folder.file("kept"))
+        let stale = FileSystem.temporaryPrefix + "123-456-kept"
+        try Data([2]).write(to: URL(fileURLWithPath: folder.file(stale)))
+        #expect(try FileSystem.removeTemporaryFiles(in: folder.path) == [stale])
+        #expect(try FileSystem.contentsOfDirectory(folder.path) == ["kept"])
+    }
+
     @Test func atomicWriteSetsTheRequestedPermissions() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }

@@ -44,7 +44,7 @@ import Testing
     @Test func pythonSawWhatTheSwiftWriterMeant() throws {
         let seen = try Fixture.json("safetensors/seen_by_python.json") as! [String: Any]
         for file in try Self.files() {
-            let record = seen[file.name] as! [String: Any]
+            let record = try #require(seen[file.name] as? [String: Any])
             #expect(record["metadata"] as? [String: String] == Self.swiftWrittenMetadata)
             let tensors = record["tensors"] as! [String: [String: Any]]
             let written = try SafeTensors.decode(file.bytes)
@@ -82,7 +82,7 @@ import Testing
 
     @Test func peftLoadedTheAdapterOntoTheTinyModel() throws {
         let seen = try Fixture.json("safetensors/seen_by_python.json") as! [String: Any]
-        let record = seen["peft-adapter"] as! [String: Any]
+        let record = try #require(seen["peft-adapter"] as? [String: Any])
         #expect(record["every_file_tensor_loaded_equal"] as? Bool == true)
         #expect(record["lora_modules_in_model"] as? Int == Self.fixtureAdapter().tensors.count)
         let config = record["config_as_parsed_by_peft"] as! [String: Any]
@@ -99,6 +99,31 @@ import Testing
             let entry = weights[PEFTAdapter.peftName(tensor.name)]
             #expect(entry?["shape"] as? [Int] == tensor.shape)
         }
+    }
+
+    @Test func savedCheckpointFixtureIsWhatTheWriterMakes() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let checkpoint = try GPT2Checkpoint.load(from: Fixture.path("tiny-gpt2"))
+        try checkpoint.save(to: folder.path)
+        if Self.regenerate { try checkpoint.save(to: Fixture.sourcePath("tiny-gpt2-saved-by-swift")) }
+        let name = GPT2Checkpoint.weightsFileName
+        #expect(try FileSystem.readBytes(folder.file(name)) == FileSystem.readBytes(Fixture.path("tiny-gpt2-saved-by-swift/\(name)")) || Self.regenerate)
+        let made = try JSONSerialization.jsonObject(with: Data(FileSystem.readBytes(folder.file(GPT2Checkpoint.configFileName)))) as! NSDictionary
+        let committed = try Fixture.json("tiny-gpt2-saved-by-swift/\(GPT2Checkpoint.configFileName)") as! NSDictionary
+        #expect(made == committed || Self.regenerate)
+    }
+
+    @Test func transformersLoadedTheSwiftSavedCheckpoint() throws {
+        let seen = try Fixture.json("safetensors/seen_by_python.json") as! [String: Any]
+        let record = try #require(seen["tiny-gpt2-saved-by-swift"] as? [String: Any])
+        #expect(record["loaded_by"] as? String == "GPT2LMHeadModel.from_pretrained")
+        #expect(record["missing_keys"] as? [String] == [])
+        #expect(record["unexpected_keys"] as? [String] == [])
+        #expect(record["every_weight_equal_to_original"] as? Bool == true)
+        // The same weights give the logits of the original checkpoint (up to float64
+        // summation order).
+        #expect((record["max_abs_logit_difference_from_reference"] as! NSNumber).doubleValue < 1e-9)
     }
 
     @Test func readsWhatPythonSafetensorsWrote() throws {

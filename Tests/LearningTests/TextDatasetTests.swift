@@ -102,7 +102,7 @@ import Testing
 
     @Test func targetsAreInputsShiftedByOne() throws {
         let splits = try dataset.split(sequenceLength: 12, seed: 2)
-        var sampler = splits.train.sampler(batchSize: 4, seed: 3)
+        var sampler = try splits.train.sampler(batchSize: 4, seed: 3)
         for _ in 0..<20 {
             let batch = sampler.next()
             #expect(batch.inputs.count == 4 * 12 && batch.targets.count == 4 * 12)
@@ -117,7 +117,7 @@ import Testing
 
     @Test func windowsStayInsideTheirPart() throws {
         let splits = try dataset.split(sequenceLength: 12, chunkLength: 40, seed: 2)
-        var sampler = splits.trust.sampler(batchSize: 8, seed: 1)
+        var sampler = try splits.trust.sampler(batchSize: 8, seed: 1)
         let allowed = Set(splits.trust.chunks.flatMap { Array($0) })
         var starts = Set<Int32>()
         for _ in 0..<200 {
@@ -134,9 +134,9 @@ import Testing
 
     @Test func sameSeedSameBatchesOtherSeedOtherBatches() throws {
         let split = try dataset.split(sequenceLength: 12, seed: 2).train
-        var a = split.sampler(batchSize: 4, seed: 7)
-        var b = split.sampler(batchSize: 4, seed: 7)
-        var c = split.sampler(batchSize: 4, seed: 8)
+        var a = try split.sampler(batchSize: 4, seed: 7)
+        var b = try split.sampler(batchSize: 4, seed: 7)
+        var c = try split.sampler(batchSize: 4, seed: 8)
         var differs = false
         for _ in 0..<10 {
             let x = a.next()
@@ -144,6 +144,12 @@ import Testing
             if x != c.next() { differs = true }
         }
         #expect(differs)
+    }
+
+    @Test func samplingAnEmptyPartIsAnError() throws {
+        let splits = try dataset.split(fractions: SplitFractions(train: 0.9, trust: 0.1, test: 0), sequenceLength: 12)
+        #expect(throws: DatasetError.tooSmall(part: "test", tokens: 0, needed: 13)) { try splits.test.sampler(batchSize: 2, seed: 0) }
+        #expect(throws: DatasetError.invalidSplit("batch size 0 must be positive")) { try splits.train.sampler(batchSize: 0, seed: 0) }
     }
 
     @Test func sequentialBatchesVisitEveryWindowOnceInOrder() throws {

@@ -105,6 +105,18 @@ import Testing
         #expect(tokenizer.encode(text) == tokenizer.encode(text))
     }
 
+    @Test func heapMergingMatchesTheScanningReference() throws {
+        let tokenizer = try Self.fromVocabularyAndMerges()
+        let alphabet = Array("the quick brown fox café 東京 😀 aaaa ---- 1234 'll".utf8)
+        var generator = SeededGenerator(seed: 21)
+        for _ in 0..<2_000 {
+            let bytes = (0..<generator.uniform(below: 40)).map { _ in alphabet[generator.uniform(below: alphabet.count)] }
+            #expect(tokenizer.bytePairEncode(bytes) == tokenizer.bytePairEncodeByScanning(bytes))
+        }
+        let long = Array(String(repeating: "the", count: 3_000).utf8) + Array(String(repeating: "-", count: 5_000).utf8)
+        #expect(tokenizer.bytePairEncode(long) == tokenizer.bytePairEncodeByScanning(long))
+    }
+
     @Test func byteTableHas256DistinctPrintableScalars() {
         let table = GPT2Tokenizer.byteToScalar
         #expect(Set(table).count == 256)

@@ -11,9 +11,13 @@ public struct BatchSampler: Sendable {
     /// Running totals of windows per chunk, to pick a window uniformly.
     private let cumulativeWindows: [Int]
 
-    public init(split: DatasetSplit, batchSize: Int, seed: UInt64) {
-        precondition(batchSize >= 1, "batch size must be positive")
-        precondition(split.windowCount >= 1, "the \(split.name) part has no window of \(split.sequenceLength + 1) tokens")
+    /// Throws when `batchSize` is not positive or the split is empty (a part whose
+    /// fraction was zero).
+    public init(split: DatasetSplit, batchSize: Int, seed: UInt64) throws(DatasetError) {
+        guard batchSize >= 1 else { throw .invalidSplit("batch size \(batchSize) must be positive") }
+        guard split.windowCount >= 1 else {
+            throw .tooSmall(part: split.name, tokens: split.tokenCount, needed: split.sequenceLength + 1)
+        }
         self.split = split
         self.batchSize = batchSize
         generator = SeededGenerator(seed: seed)

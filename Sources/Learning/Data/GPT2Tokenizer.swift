@@ -256,8 +256,52 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
     }
 
     /// Merges the byte tokens of one piece: repeatedly the adjacent pair of lowest rank,
-    /// every occurrence from left to right, until no pair has a merge.
+    /// leftmost first, until no pair has a merge. Symbols form a linked list and the
+    /// candidate pairs a min-heap keyed by (rank, position), so a piece of n bytes costs
+    /// O(n log n) rather than the O(n²) of rescanning (`bytePairEncodeByScanning`, kept as
+    /// the reference the tests compare against). The two agree whenever every merge
+    /// ranks after the merges that make its two parts, which holds for trained lists.
     func bytePairEncode(_ bytes: [UInt8]) -> [Int32] {
+        let n = bytes.count
+        if n < 2 { return bytes.map { byteTokens[Int($0)] } }
+        var ids = bytes.map { byteTokens[Int($0)] }
+        var next = Array(1...n)  // n means "none"
+        next[n - 1] = -1
+        var previous = Array(-1..<(n - 1))
+        var alive = [Bool](repeating: true, count: n)
+        var heap = MinHeap()
+        func push(_ left: Int) {
+            let right = next[left]
+            if right >= 0, let merge = merges[Self.pairKey(ids[left], ids[right])] {
+                heap.push(UInt64(UInt32(merge.rank)) << 32 | UInt64(left))
+            }
+        }
+        for k in 0..<(n - 1) { push(k) }
+        while let top = heap.pop() {
+            let rank = Int32(truncatingIfNeeded: top >> 32)
+            let left = Int(top & 0xFFFF_FFFF)
+            let right = next[left]
+            // Skip entries made stale by an earlier merge.
+            guard alive[left], right >= 0, let merge = merges[Self.pairKey(ids[left], ids[right])], merge.rank == rank else { continue }
+            ids[left] = merge.merged
+            alive[right] = false
+            next[left] = next[right]
+            if next[right] >= 0 { previous[next[right]] = left }
+            if previous[left] >= 0 { push(previous[left]) }
+            push(left)
+        }
+        var out: [Int32] = []
+        var k = 0
+        while k >= 0 {
+            out.append(ids[k])
+            k = next[k]
+        }
+        return out
+    }
+
+    /// The textbook form of `bytePairEncode`: rescan for the lowest-rank pair, merge
+    /// every occurrence left to right, repeat. Quadratic; the tests' reference.
+    func bytePairEncodeByScanning(_ bytes: [UInt8]) -> [Int32] {
         var word = bytes.map { byteTokens[Int($0)] }
         while word.count >= 2 {
             var best: (rank: Int32, merged: Int32)?
@@ -285,6 +329,42 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
             word = merged
         }
         return word
+    }
+}
+
+/// A binary min-heap of packed (rank, position) keys.
+private struct MinHeap {
+    private var items: [UInt64] = []
+
+    mutating func push(_ item: UInt64) {
+        items.append(item)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            if items[parent] <= items[child] { break }
+            items.swapAt(parent, child)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> UInt64? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < items.count && items[left] < items[smallest] { smallest = left }
+                if right < items.count && items[right] < items[smallest] { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return first
     }
 }
 

@@ -163,8 +163,8 @@ public struct DatasetSplit: Sendable {
     public var windowCount: Int { chunks.reduce(0) { $0 + max(0, $1.count - sequenceLength) } }
 
     /// A seeded sampler of random training batches of `batchSize` sequences.
-    public func sampler(batchSize: Int, seed: UInt64) -> BatchSampler {
-        BatchSampler(split: self, batchSize: batchSize, seed: seed)
+    public func sampler(batchSize: Int, seed: UInt64) throws(DatasetError) -> BatchSampler {
+        try BatchSampler(split: self, batchSize: batchSize, seed: seed)
     }
 
     /// Every non-overlapping window in order, in batches of up to `batchSize` sequences,

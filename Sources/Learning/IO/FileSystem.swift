@@ -135,6 +135,17 @@ public enum FileSystem {
         if unlink(path) != 0 && errno != ENOENT { throw .fromErrno("unlink", path) }
     }
 
+    /// Removes the temporary files that `writeAtomically` leaves in `folder` when the
+    /// process dies between creating and renaming one. Call it when a process that owns
+    /// the folder starts, never while another process may be writing into it.
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeTemporaryFiles(in folder: String) throws(FileError) -> [String] {
+        let stale = try contentsOfDirectory(folder).filter { $0.hasPrefix(temporaryPrefix) }
+        for name in stale { try removeFile(join(folder, name)) }
+        return stale
+    }
+
     /// Flushes a folder's entries to disk, so that a rename inside it survives a crash.
     static func syncDirectory(_ path: String) throws(FileError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -90,6 +90,7 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         try c.encode(rank, forKey: .rank)
         // An integral alpha is written as an integer, as PEFT writes it.
         if alpha == alpha.rounded(), abs(alpha) < 1e9 { try c.encode(Int(alpha), forKey: .alpha) } else { try c.encode(alpha, forKey: .alpha) }
+        // Through the Float's shortest decimal, so 0.1 is written 0.1, not 0.10000000149.
         try c.encode(Double("\(dropout)") ?? Double(dropout), forKey: .dropout)
         try c.encode(targetModules, forKey: .targetModules)
         try c.encode(fanInFanOut, forKey: .fanInFanOut)
@@ -209,7 +210,10 @@ public enum PEFTAdapter {
         guard !byKey.isEmpty else { throw .incompleteAdapter("no LoRA tensors") }
         let layerCount = (byKey.keys.map(\.layer).max() ?? -1) + 1
         let targets = LoRAConfig.Target.allCases.filter { target in byKey.keys.contains { $0.target == target } }
-        let rank = expectedRank ?? byKey.values.first!.shape.first ?? 0
+        // Without a config, the rank is that of the first A matrix in canonical order.
+        let firstA = (0..<layerCount).lazy.flatMap { layer in targets.lazy.map { Key(layer: layer, target: $0, isB: false) } }
+            .first { byKey[$0] != nil }
+        let rank = expectedRank ?? firstA.flatMap { byKey[$0]?.shape.first } ?? 0
 
         var ordered: [NamedTensor] = []
         for layer in 0..<layerCount {

@@ -64,9 +64,9 @@ public struct SafeTensors: Sendable, Equatable {
 
     /// Decodes and validates safetensors bytes.
     public static func decode(_ bytes: [UInt8]) throws(SafeTensorsError) -> SafeTensors {
-        var result: Result<SafeTensors, SafeTensorsError>!
-        bytes.withUnsafeBytes { buffer in
-            result = Result { () throws(SafeTensorsError) -> SafeTensors in try decode(buffer) }
+        // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out by hand.
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SafeTensorsError) in try decode(buffer) }
         }
         return try result.get()
     }
@@ -243,27 +243,43 @@ public struct SafeTensors: Sendable, Equatable {
         var headerBytes = Array(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
 
-        var out: [UInt8] = []
-        out.reserveCapacity(8 + headerBytes.count + offset)
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: headerBytes)
-        for tensor in tensors {
-            switch dtype {
-            case .f32:
-                #if _endian(little)
-                tensor.values.withUnsafeBytes { out.append(contentsOf: $0) }
-                #else
-                for v in tensor.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-                #endif
-            case .f16:
-                for v in tensor.values { withUnsafeBytes(of: HalfPrecision.f16Bits(from: v).littleEndian) { out.append(contentsOf: $0) } }
-            case .bf16:
-                for v in tensor.values { withUnsafeBytes(of: HalfPrecision.bf16Bits(from: v).littleEndian) { out.append(contentsOf: $0) } }
-            case .f64:
-                for v in tensor.values { withUnsafeBytes(of: Double(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        let dataStart = 8 + headerBytes.count
+        return [UInt8](unsafeUninitializedCapacity: dataStart + offset) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.storeBytes(of: UInt64(headerBytes.count).littleEndian, toByteOffset: 0, as: UInt64.self)
+            headerBytes.withUnsafeBytes { raw.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            var position = dataStart
+            for tensor in tensors {
+                tensor.values.withUnsafeBufferPointer { values in
+                    switch dtype {
+                    case .f32:
+                        #if _endian(little)
+                        if !values.isEmpty {
+                            (raw.baseAddress! + position).copyMemory(from: values.baseAddress!, byteCount: 4 * values.count)
+                        }
+                        #else
+                        for (i, v) in values.enumerated() {
+                            raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: position + 4 * i, as: UInt32.self)
+                        }
+                        #endif
+                    case .f16:
+                        for (i, v) in values.enumerated() {
+                            raw.storeBytes(of: HalfPrecision.f16Bits(from: v).littleEndian, toByteOffset: position + 2 * i, as: UInt16.self)
+                        }
+                    case .bf16:
+                        for (i, v) in values.enumerated() {
+                            raw.storeBytes(of: HalfPrecision.bf16Bits(from: v).littleEndian, toByteOffset: position + 2 * i, as: UInt16.self)
+                        }
+                    case .f64:
+                        for (i, v) in values.enumerated() {
+                            raw.storeBytes(of: Double(v).bitPattern.littleEndian, toByteOffset: position + 8 * i, as: UInt64.self)
+                        }
+                    }
+                }
+                position += tensor.count * dtype.byteSize
             }
+            initialized = position
         }
-        return out
     }
 
     /// Writes `tensors` as a safetensors file at `path`, atomically.
