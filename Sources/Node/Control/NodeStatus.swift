@@ -7,7 +7,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var name: String
     /// What the node is doing now.
     public enum Phase: String, Codable, Sendable {
-        case starting, training, waiting, trusting, evaluating, finished, stopping
+        case starting, training, waiting, trusting, evaluating, finished, stopping, stopped
     }
     public var phase: Phase
     /// The last completed round (0 before the first).

@@ -143,8 +143,8 @@ public final class LocalLearner: CandidateEvaluator {
 
     /// Runs `steps` optimizer steps of round `round` and returns their mean loss.
     /// `shouldStop` is asked before each step; training ends early when it says yes.
-    public func train(round: Int, steps: Int, shouldStop: () -> Bool) -> (meanLoss: Double, steps: Int) {
-        var sampler = splits.train.sampler(batchSize: settings.batchSize, seed: samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03)
+    public func train(round: Int, steps: Int, shouldStop: () -> Bool) throws -> (meanLoss: Double, steps: Int) {
+        var sampler = try splits.train.sampler(batchSize: settings.batchSize, seed: samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03)
         var total = 0.0
         var done = 0
         while done < steps && !shouldStop() {

@@ -187,7 +187,7 @@ public final class NodeRuntime: @unchecked Sendable {
             let round = progress.round + 1
             let roundStart = clock.now
             update { $0.phase = .training }
-            let (trainLoss, steps) = learner.train(round: round, steps: settings.localSteps) { stop.isRequested }
+            let (trainLoss, steps) = try learner.train(round: round, steps: settings.localSteps) { stop.isRequested }
             if stop.isRequested { return .stopped(round: progress.round) }
             let trainingSeconds = (clock.now - roundStart).seconds
 
