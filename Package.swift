@@ -40,7 +40,7 @@ let package = Package(
 
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
-        .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
+        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -135,7 +135,7 @@ struct BenchGossip: ParsableCommand {
             try node.publish(round: round, payload: payload)
         }
         let last = UInt64(updates)
-        guard child.waitForObject(event: "update", timeoutSeconds: 120, where: { ($0["round"] as? UInt64) == last }) != nil else {
+        guard child.waitForObject(event: "update", timeoutSeconds: 120, where: { ($0["round"] as? NSNumber)?.uint64Value == last }) != nil else {
             throw UserError("the receiving process did not report round \(last)")
         }
         let seconds = Date().timeIntervalSince(start)
