@@ -76,6 +76,30 @@ func honestRejections(_ node: GossipNode) -> Int {
         try exchange(endpoint: { "inproc://mesh-\(tag)-\($0)" }, curve: true, sharedContext: true)
     }
 
+    /// One context, one ZAP handler, three nodes over tcp with CURVE: each node's domain
+    /// admits its own members only.
+    @Test func nodesSharingAContextEachAdmitOnlyTheirOwnMembers() throws {
+        let a = try SigningKeyPair(), b = try SigningKeyPair(), c = try SigningKeyPair()
+        let context = try ZMQContext(ioThreads: 2)
+        let ma = Member(name: "a", publicKey: a.publicKey), mb = Member(name: "b", publicKey: b.publicKey)
+        let mc = Member(name: "c", publicKey: c.publicKey)
+        let nodeA = try GossipNode(config: testConfig(a, endpoint: "tcp://127.0.0.1:*", members: [ma, mb], neighbours: [], curve: true), context: context)
+        defer { nodeA.stop() }
+        let nodeB = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: [ma, mb, mc], neighbours: [], curve: true), context: context)
+        defer { nodeB.stop() }
+        var toA = ma, toB = mb
+        toA.endpoint = nodeA.endpoint
+        toB.endpoint = nodeB.endpoint
+        let nodeC = try GossipNode(config: testConfig(c, endpoint: "tcp://127.0.0.1:*", members: [toA, toB, mc], neighbours: ["a", "b"], curve: true), context: context)
+        defer { nodeC.stop() }
+        try nodeC.publish(round: 1, payload: [7])
+        #expect(nodeB.waitForUpdates(round: 1, from: [c.publicKey], timeoutSeconds: 10)[c.publicKey]?.payload.bytes == [7])
+        #expect(eventually(within: 10) { nodeA.counters().admissionsRefused > 0 })
+        #expect(nodeA.latestUpdates().isEmpty)
+        #expect(nodeB.counters().admissionsRefused == 0)
+        #expect(nodeC.peers().first { $0.name == "a" }?.state != .alive)
+    }
+
     @Test func newerUpdatesReplaceOlderOnes() throws {
         let a = try SigningKeyPair(), b = try SigningKeyPair()
         let members = [Member(name: "a", publicKey: a.publicKey), Member(name: "b", publicKey: b.publicKey)]
