@@ -124,6 +124,16 @@ func honestRejections(_ node: GossipNode) -> Int {
         #expect(throws: GossipError.stopped) { try node.publish(round: 1, payload: [1]) }
     }
 
+    @Test func publishingAboveTheMaximumPayloadIsRefused() throws {
+        let a = try SigningKeyPair()
+        var config = testConfig(a, endpoint: "tcp://127.0.0.1:*", members: [Member(name: "a", publicKey: a.publicKey)], neighbours: [], curve: false)
+        config.maxPayloadBytes = 1000
+        let node = try GossipNode(config: config)
+        defer { node.stop() }
+        #expect(throws: GossipError.payloadTooLarge(bytes: 1001, limit: 1000)) { try node.publish(round: 1, payload: [UInt8](repeating: 0, count: 1001)) }
+        #expect(node.latestUpdates().isEmpty)
+    }
+
     @Test func aNeighbourThatIsNotAMemberIsAConfigError() throws {
         let a = try SigningKeyPair()
         #expect(throws: GossipError.invalidConfig("neighbour zed is not a member")) {

@@ -19,6 +19,8 @@ public enum GossipError: Error, Equatable, CustomStringConvertible {
     case zeroMQ(ZMQError)
     case sodium(SodiumError)
     case invalidConfig(String)
+    /// A payload to publish is larger than the configured maximum every receiver enforces.
+    case payloadTooLarge(bytes: Int, limit: Int)
     case stopped
 
     public var description: String {
@@ -26,6 +28,7 @@ public enum GossipError: Error, Equatable, CustomStringConvertible {
         case .zeroMQ(let e): return "\(e)"
         case .sodium(let e): return "\(e)"
         case .invalidConfig(let why): return "invalid mesh configuration: \(why)"
+        case .payloadTooLarge(let bytes, let limit): return "payload of \(bytes) bytes exceeds the maximum of \(limit)"
         case .stopped: return "the gossip node is stopped"
         }
     }
@@ -80,6 +83,8 @@ public final class GossipNode: @unchecked Sendable {
     /// left for a live neighbour: publishing is paced by the slowest live link.
     @discardableResult
     public func publish(round: UInt64, payload: some ContiguousBytes) throws(GossipError) -> VerifiedUpdate {
+        let count = payload.withUnsafeBytes { $0.count }
+        guard count <= config.maxPayloadBytes else { throw .payloadTooLarge(bytes: count, limit: config.maxPayloadBytes) }
         // One pass: each 64 KiB chunk is copied into the outgoing frame and hashed while
         // still in cache, so the copy costs next to nothing beside the hash.
         var hasher: BLAKE2b
@@ -100,9 +105,6 @@ public final class GossipNode: @unchecked Sendable {
             }
         } catch let e as ZMQError { throw .zeroMQ(e) } catch { throw .invalidConfig("\(error)") }
         let body = Payload(message)
-        guard body.count <= config.maxPayloadBytes else {
-            throw .invalidConfig("payload of \(body.count) bytes exceeds maxPayloadBytes \(config.maxPayloadBytes)")
-        }
         let sequence = shared.nextSequence()
         let envelope = SignedEnvelope.sign(
             kind: .update, round: round, sequence: sequence, ttl: config.ttl, payloadLength: UInt64(body.count),
