@@ -100,6 +100,29 @@ func honestRejections(_ node: GossipNode) -> Int {
         #expect(nodeC.peers().first { $0.name == "a" }?.state != .alive)
     }
 
+    /// B restarts elsewhere: its HELLO moves A's DEALER to the new endpoint, and its SYNC
+    /// brings it the update A published while it was away.
+    @Test func aPeerBackOnANewEndpointIsDialledThereAndSynced() throws {
+        let a = try SigningKeyPair(), b = try SigningKeyPair()
+        let members = [Member(name: "a", publicKey: a.publicKey), Member(name: "b", publicKey: b.publicKey)]
+        let nodeA = try GossipNode(config: testConfig(a, endpoint: "tcp://127.0.0.1:*", members: members, neighbours: [], curve: true))
+        defer { nodeA.stop() }
+        var bMembers = members
+        bMembers[0].endpoint = nodeA.endpoint
+        let first = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: bMembers, neighbours: ["a"], curve: true))
+        #expect(nodeA.waitForPeers(["b"], state: .alive, timeoutSeconds: 10))
+        first.stop()
+        #expect(nodeA.waitForPeers(["b"], state: .gone, timeoutSeconds: 10))
+        try nodeA.publish(round: 7, payload: Array("while b was away".utf8))
+        let second = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: bMembers, neighbours: ["a"], curve: true))
+        defer { second.stop() }
+        #expect(second.endpoint != first.endpoint)
+        #expect(nodeA.waitForPeers(["b"], state: .alive, timeoutSeconds: 10))
+        #expect(eventually(within: 10) { nodeA.peers().first?.endpoint == second.endpoint })
+        let got = second.waitForUpdates(round: 7, from: [a.publicKey], timeoutSeconds: 10)
+        #expect(got[a.publicKey]?.payload.bytes == Array("while b was away".utf8))
+    }
+
     @Test func newerUpdatesReplaceOlderOnes() throws {
         let a = try SigningKeyPair(), b = try SigningKeyPair()
         let members = [Member(name: "a", publicKey: a.publicKey), Member(name: "b", publicKey: b.publicKey)]
