@@ -80,7 +80,9 @@ public final class GossipNode: @unchecked Sendable {
 
     /// Signs and sends an update for `round` to every neighbour; returns it as stored.
     /// Waits (up to `config.publishTimeoutSeconds`) while earlier updates have not yet
-    /// left for a live neighbour: publishing is paced by the slowest live link.
+    /// left for a live neighbour: publishing is paced by the slowest live link. The wait
+    /// blocks the calling thread, so call it from a thread of your own, not from the
+    /// Swift concurrency pool (the same holds for `waitForUpdates` and `waitForPeers`).
     @discardableResult
     public func publish(round: UInt64, payload: some ContiguousBytes) throws(GossipError) -> VerifiedUpdate {
         let count = payload.withUnsafeBytes { $0.count }
