@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrustTests", dependencies: ["Trust"]),
         .testTarget(name: "NodeTests", dependencies: ["Node"]),
-        .testTarget(name: "StarlingCLITests", dependencies: ["starling"]),
+        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
     ],
     swiftLanguageModes: [.v6]
 )

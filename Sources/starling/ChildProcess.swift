@@ -9,6 +9,8 @@ final class ChildProcess: @unchecked Sendable {
     private let output = Pipe()
     private let condition = NSCondition()
     private var lines: [String] = []
+    /// The lines that parsed as JSON objects, in order.
+    private var parsed: [[String: Any]] = []
     private var closed = false
 
     /// Starts `executable` with `arguments`; standard error goes to `stderrPath` (or nowhere).
@@ -34,8 +36,10 @@ final class ChildProcess: @unchecked Sendable {
                 while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
                     pending.removeSubrange(pending.startIndex...nl)
+                    let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
                     condition.lock()
                     lines.append(line)
+                    if let object { parsed.append(object) }
                     condition.broadcast()
                     condition.unlock()
                 }
@@ -62,36 +66,32 @@ final class ChildProcess: @unchecked Sendable {
         return lines
     }
 
-    /// The lines read so far, parsed as JSON objects (other lines skipped).
+    /// The lines read so far that are JSON objects.
     var objects: [[String: Any]] {
-        allLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        condition.lock()
+        defer { condition.unlock() }
+        return parsed
     }
 
-    /// Waits up to `timeoutSeconds` until `check` holds over the lines read so far.
+    /// Waits up to `timeoutSeconds` until `check` holds over the JSON objects read so
+    /// far (`check` runs under the reader's lock: it must not call back into this child).
     @discardableResult
-    func wait(timeoutSeconds: Double, until check: ([String]) -> Bool) -> Bool {
+    func wait(timeoutSeconds: Double, until check: ([[String: Any]]) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         condition.lock()
         defer { condition.unlock() }
-        while !check(lines) {
-            if closed || !condition.wait(until: deadline) { return check(lines) }
+        while !check(parsed) {
+            if closed || !condition.wait(until: deadline) { return check(parsed) }
         }
         return true
     }
 
-    /// Waits for the first JSON line whose "event" is `event` and that `match` accepts.
+    /// Waits for the first JSON object whose "event" is `event` and that `match` accepts.
     func waitForObject(event: String, timeoutSeconds: Double, where match: ([String: Any]) -> Bool = { _ in true }) -> [String: Any]? {
         var found: [String: Any]?
-        wait(timeoutSeconds: timeoutSeconds) { lines in
-            for l in lines {
-                if let o = try? JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any],
-                    o["event"] as? String == event, match(o)
-                {
-                    found = o
-                    return true
-                }
-            }
-            return false
+        wait(timeoutSeconds: timeoutSeconds) { objects in
+            found = objects.first { $0["event"] as? String == event && match($0) }
+            return found != nil
         }
         return found
     }

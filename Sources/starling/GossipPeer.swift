@@ -98,7 +98,7 @@ struct GossipPeer: ParsableCommand {
                     "sequence": u.sequence, "bytes": u.payload.count, "digest": Hex.encode(u.digest), "via": via ?? "?",
                 ])
             case .peer(let name, let state):
-                out.emit(["event": "peer", "peer": name, "state": state.rawValue])
+                out.emit(["event": "peer", "peer": name, "state": state.rawValue, "time": Date().timeIntervalSince1970])
             }
         }
         defer { node.stop() }

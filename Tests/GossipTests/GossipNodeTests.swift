@@ -76,6 +76,53 @@ func honestRejections(_ node: GossipNode) -> Int {
         try exchange(endpoint: { "inproc://mesh-\(tag)-\($0)" }, curve: true, sharedContext: true)
     }
 
+    /// One context, one ZAP handler, three nodes over tcp with CURVE: each node's domain
+    /// admits its own members only.
+    @Test func nodesSharingAContextEachAdmitOnlyTheirOwnMembers() throws {
+        let a = try SigningKeyPair(), b = try SigningKeyPair(), c = try SigningKeyPair()
+        let context = try ZMQContext(ioThreads: 2)
+        let ma = Member(name: "a", publicKey: a.publicKey), mb = Member(name: "b", publicKey: b.publicKey)
+        let mc = Member(name: "c", publicKey: c.publicKey)
+        let nodeA = try GossipNode(config: testConfig(a, endpoint: "tcp://127.0.0.1:*", members: [ma, mb], neighbours: [], curve: true), context: context)
+        defer { nodeA.stop() }
+        let nodeB = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: [ma, mb, mc], neighbours: [], curve: true), context: context)
+        defer { nodeB.stop() }
+        var toA = ma, toB = mb
+        toA.endpoint = nodeA.endpoint
+        toB.endpoint = nodeB.endpoint
+        let nodeC = try GossipNode(config: testConfig(c, endpoint: "tcp://127.0.0.1:*", members: [toA, toB, mc], neighbours: ["a", "b"], curve: true), context: context)
+        defer { nodeC.stop() }
+        try nodeC.publish(round: 1, payload: [7])
+        #expect(nodeB.waitForUpdates(round: 1, from: [c.publicKey], timeoutSeconds: 10)[c.publicKey]?.payload.bytes == [7])
+        #expect(eventually(within: 10) { nodeA.counters().admissionsRefused > 0 })
+        #expect(nodeA.latestUpdates().isEmpty)
+        #expect(nodeB.counters().admissionsRefused == 0)
+        #expect(nodeC.peers().first { $0.name == "a" }?.state != .alive)
+    }
+
+    /// B restarts elsewhere: its HELLO moves A's DEALER to the new endpoint, and its SYNC
+    /// brings it the update A published while it was away.
+    @Test func aPeerBackOnANewEndpointIsDialledThereAndSynced() throws {
+        let a = try SigningKeyPair(), b = try SigningKeyPair()
+        let members = [Member(name: "a", publicKey: a.publicKey), Member(name: "b", publicKey: b.publicKey)]
+        let nodeA = try GossipNode(config: testConfig(a, endpoint: "tcp://127.0.0.1:*", members: members, neighbours: [], curve: true))
+        defer { nodeA.stop() }
+        var bMembers = members
+        bMembers[0].endpoint = nodeA.endpoint
+        let first = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: bMembers, neighbours: ["a"], curve: true))
+        #expect(nodeA.waitForPeers(["b"], state: .alive, timeoutSeconds: 10))
+        first.stop()
+        #expect(nodeA.waitForPeers(["b"], state: .gone, timeoutSeconds: 10))
+        try nodeA.publish(round: 7, payload: Array("while b was away".utf8))
+        let second = try GossipNode(config: testConfig(b, endpoint: "tcp://127.0.0.1:*", members: bMembers, neighbours: ["a"], curve: true))
+        defer { second.stop() }
+        #expect(second.endpoint != first.endpoint)
+        #expect(nodeA.waitForPeers(["b"], state: .alive, timeoutSeconds: 10))
+        #expect(eventually(within: 10) { nodeA.peers().first?.endpoint == second.endpoint })
+        let got = second.waitForUpdates(round: 7, from: [a.publicKey], timeoutSeconds: 10)
+        #expect(got[a.publicKey]?.payload.bytes == Array("while b was away".utf8))
+    }
+
     @Test func newerUpdatesReplaceOlderOnes() throws {
         let a = try SigningKeyPair(), b = try SigningKeyPair()
         let members = [Member(name: "a", publicKey: a.publicKey), Member(name: "b", publicKey: b.publicKey)]
@@ -98,6 +145,16 @@ func honestRejections(_ node: GossipNode) -> Int {
         node.stop()
         node.stop()
         #expect(throws: GossipError.stopped) { try node.publish(round: 1, payload: [1]) }
+    }
+
+    @Test func publishingAboveTheMaximumPayloadIsRefused() throws {
+        let a = try SigningKeyPair()
+        var config = testConfig(a, endpoint: "tcp://127.0.0.1:*", members: [Member(name: "a", publicKey: a.publicKey)], neighbours: [], curve: false)
+        config.maxPayloadBytes = 1000
+        let node = try GossipNode(config: config)
+        defer { node.stop() }
+        #expect(throws: GossipError.payloadTooLarge(bytes: 1001, limit: 1000)) { try node.publish(round: 1, payload: [UInt8](repeating: 0, count: 1001)) }
+        #expect(node.latestUpdates().isEmpty)
     }
 
     @Test func aNeighbourThatIsNotAMemberIsAConfigError() throws {

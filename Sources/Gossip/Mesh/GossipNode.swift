@@ -19,6 +19,8 @@ public enum GossipError: Error, Equatable, CustomStringConvertible {
     case zeroMQ(ZMQError)
     case sodium(SodiumError)
     case invalidConfig(String)
+    /// A payload to publish is larger than the configured maximum every receiver enforces.
+    case payloadTooLarge(bytes: Int, limit: Int)
     case stopped
 
     public var description: String {
@@ -26,6 +28,7 @@ public enum GossipError: Error, Equatable, CustomStringConvertible {
         case .zeroMQ(let e): return "\(e)"
         case .sodium(let e): return "\(e)"
         case .invalidConfig(let why): return "invalid mesh configuration: \(why)"
+        case .payloadTooLarge(let bytes, let limit): return "payload of \(bytes) bytes exceeds the maximum of \(limit)"
         case .stopped: return "the gossip node is stopped"
         }
     }
@@ -42,7 +45,6 @@ public final class GossipNode: @unchecked Sendable {
     let shared: MeshShared
     private let wakeSender: ZMQSocket
     private let finished = DispatchSemaphore(value: 0)
-    private var stopped = false
 
     /// Starts a node. Without `context` the node makes its own, with two I/O threads when
     /// CURVE is on. `observer` hears every accepted update and peer state change.
@@ -78,30 +80,37 @@ public final class GossipNode: @unchecked Sendable {
 
     /// Signs and sends an update for `round` to every neighbour; returns it as stored.
     /// Waits (up to `config.publishTimeoutSeconds`) while earlier updates have not yet
-    /// left for a live neighbour: publishing is paced by the slowest live link.
+    /// left for a live neighbour: publishing is paced by the slowest live link. The wait
+    /// blocks the calling thread, so call it from a thread of your own, not from the
+    /// Swift concurrency pool (the same holds for `waitForUpdates` and `waitForPeers`).
     @discardableResult
     public func publish(round: UInt64, payload: some ContiguousBytes) throws(GossipError) -> VerifiedUpdate {
+        let count = payload.withUnsafeBytes { $0.count }
+        guard count <= config.maxPayloadBytes else { throw .payloadTooLarge(bytes: count, limit: config.maxPayloadBytes) }
+        // One pass: each 64 KiB chunk is copied into the outgoing frame and hashed while
+        // still in cache, so the copy costs next to nothing beside the hash.
+        var hasher: BLAKE2b
+        do { hasher = try BLAKE2b() } catch { throw .sodium(error) }
         let message: ZMQMessage
         do {
-            message = try payload.withUnsafeBytes { b in
-                try ZMQMessage(count: b.count) { dst in if b.count > 0 { dst.copyMemory(from: b) } }
+            message = try payload.withUnsafeBytes { src in
+                try ZMQMessage(count: src.count) { dst in
+                    var offset = 0
+                    while offset < src.count {
+                        let n = min(1 << 16, src.count - offset)
+                        let to = UnsafeMutableRawBufferPointer(rebasing: dst[offset..<(offset + n)])
+                        to.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + n)]))
+                        hasher.update(UnsafeRawBufferPointer(to))
+                        offset += n
+                    }
+                }
             }
         } catch let e as ZMQError { throw .zeroMQ(e) } catch { throw .invalidConfig("\(error)") }
         let body = Payload(message)
-        guard body.count <= config.maxPayloadBytes else {
-            throw .invalidConfig("payload of \(body.count) bytes exceeds maxPayloadBytes \(config.maxPayloadBytes)")
-        }
         let sequence = shared.nextSequence()
-        let signed = body.withUnsafeBytes { b in
-            Result { () throws(SodiumError) in
-                try SignedEnvelope.sign(kind: .update, round: round, sequence: sequence, ttl: config.ttl, payload: b, by: config.keys)
-            }
-        }
-        let envelope: SignedEnvelope
-        switch signed {
-        case .success(let e): envelope = e
-        case .failure(let e): throw .sodium(e)
-        }
+        let envelope = SignedEnvelope.sign(
+            kind: .update, round: round, sequence: sequence, ttl: config.ttl, payloadLength: UInt64(body.count),
+            payloadDigest: hasher.finalize(), by: config.keys)
         let update = VerifiedUpdate(
             origin: config.keys.publicKey, round: round, sequence: sequence, digest: envelope.payloadDigest,
             payload: body, envelope: envelope)
@@ -158,8 +167,7 @@ public final class GossipNode: @unchecked Sendable {
             defer { s.stopping = true }
             return !s.stopping
         }
-        guard first, !stopped else { return }
-        stopped = true
+        guard first else { return }
         shared.push(.stop, wake: wakeSender)
         finished.wait()
         wakeSender.close()

@@ -66,13 +66,22 @@ public struct SignedEnvelope: Sendable, Equatable {
         kind: EnvelopeKind, round: UInt64, sequence: UInt64, ttl: UInt8,
         payload: UnsafeRawBufferPointer, by keys: SigningKeyPair
     ) throws(SodiumError) -> SignedEnvelope {
-        let digest = try BLAKE2b.hash(payload)
+        sign(
+            kind: kind, round: round, sequence: sequence, ttl: ttl, payloadLength: UInt64(payload.count),
+            payloadDigest: try BLAKE2b.hash(payload), by: keys)
+    }
+
+    /// Signs an envelope for a payload whose length and BLAKE2b-256 the caller computed
+    /// (e.g. while copying it into a frame).
+    public static func sign(
+        kind: EnvelopeKind, round: UInt64, sequence: UInt64, ttl: UInt8,
+        payloadLength: UInt64, payloadDigest: [UInt8], by keys: SigningKeyPair
+    ) -> SignedEnvelope {
         let unsigned = SignedEnvelope(
             kind: kind, flags: 0, ttlLimit: ttl, origin: keys.publicKey, round: round,
-            sequence: sequence, payloadLength: UInt64(payload.count), payloadDigest: digest,
+            sequence: sequence, payloadLength: payloadLength, payloadDigest: payloadDigest,
             signature: [], ttl: ttl)
-        let signature = keys.sign(unsigned.signedBytes())
-        return unsigned.with(signature: signature)
+        return unsigned.with(signature: keys.sign(unsigned.signedBytes()))
     }
 
     /// Signs an envelope for a payload held in any contiguous bytes.
