@@ -52,10 +52,3 @@ extension Trainer {
         restoreStep(state.step)
     }
 }
-
-extension GPT2CheckpointConfig {
-    /// The model shape this checkpoint holds.
-    public var modelConfig: GPT2Config {
-        GPT2Config(layers: layerCount, heads: headCount, channels: embeddingSize, maxSequenceLength: contextLength, vocabularySize: vocabularySize)
-    }
-}

@@ -51,7 +51,7 @@ public final class LocalLearner: CandidateEvaluator {
     public init(settings: NodeSettings, dataPath: String, baseDirectory: String, nodeIndex: Int, referencePath: String?) throws {
         self.settings = settings
         let tokenizer = try Self.tokenizer(settings.tokenizer, baseDirectory: baseDirectory)
-        model = try Self.baseModel(settings, baseDirectory: baseDirectory, vocabularySize: tokenizer.vocabularySize)
+        model = try Self.baseModel(settings, baseDirectory: baseDirectory, vocabularySize: tokenizer.vocabularySize, lora: settings.lora)
         guard settings.sequenceLength <= model.config.maxSequenceLength else {
             throw LearnerError.baseModel(
                 "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
@@ -98,7 +98,7 @@ public final class LocalLearner: CandidateEvaluator {
     }
 
     /// The tokenizer named by a topology: `bytes`, or a folder with a GPT-2 tokenizer.
-    static func tokenizer(_ name: String, baseDirectory: String) throws -> any Tokenizer {
+    public static func tokenizer(_ name: String, baseDirectory: String) throws -> any Tokenizer {
         if name == "bytes" { return ByteTokenizer() }
         let folder = name.hasPrefix("/") ? name : (baseDirectory as NSString).appendingPathComponent(name)
         do {
@@ -114,19 +114,20 @@ public final class LocalLearner: CandidateEvaluator {
 
     /// `random:tiny` (GPT2Config.tiny, initialised from the topology's seed, so every node
     /// holds the same base) or a Hugging Face-layout folder.
-    static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int) throws -> GPT2Model {
+    /// `lora` nil makes a model without adapters (every parameter trainable).
+    public static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int, lora: LoRAConfig?) throws -> GPT2Model {
         if settings.baseModel.hasPrefix("random:") {
             let shape = settings.baseModel.dropFirst("random:".count)
             guard shape == "tiny" else { throw LearnerError.baseModel("unknown random shape \"\(shape)\" (known: tiny)") }
             var config = GPT2Config.tiny
             config.vocabularySize = vocabularySize
-            return GPT2Model(config: config, lora: settings.lora, seed: settings.seed)
+            return GPT2Model(config: config, lora: lora, seed: settings.seed)
         }
         let folder = settings.baseModel.hasPrefix("/") ? settings.baseModel
             : (baseDirectory as NSString).appendingPathComponent(settings.baseModel)
         do {
             let checkpoint = try GPT2Checkpoint.load(from: folder)
-            let model = GPT2Model(config: checkpoint.config.modelConfig, lora: settings.lora, seed: settings.seed)
+            let model = GPT2Model(config: checkpoint.config.modelConfig, lora: lora, seed: settings.seed)
             try model.loadParameters(checkpoint.parameters)
             guard model.config.vocabularySize >= vocabularySize else {
                 throw LearnerError.baseModel("vocabulary \(model.config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")

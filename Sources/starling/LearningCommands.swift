@@ -1,0 +1,316 @@
+// pretrain, finetune, eval and generate: the learning engine on local text.
+
+import ArgumentParser
+import Foundation
+import Learning
+import Node
+
+/// Options that pick a base model and tokenizer.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Base model: a Hugging Face-layout folder (model.safetensors + config.json), or random:tiny.")
+    var base: String
+
+    @Option(help: "Tokenizer: bytes, or a folder with vocab.json + merges.txt or tokenizer.json.")
+    var tokenizer: String = "bytes"
+
+    @Option(help: "A PEFT adapter folder to apply on top of the base.")
+    var adapter: String?
+
+    /// The tokenizer and the model (with the adapter applied, when given).
+    func load(lora: LoRAConfig?, seed: UInt64) throws -> (any Tokenizer, GPT2Model) {
+        var settings = NodeSettings()
+        settings.baseModel = base
+        settings.tokenizer = tokenizer
+        settings.seed = seed
+        var lora = lora
+        var adapterValues: LoRAAdapter?
+        if let adapter {
+            do { adapterValues = try PEFTAdapter.load(from: adapter) } catch { throw UserError("\(error)") }
+            lora = adapterValues!.config
+        }
+        settings.lora = lora ?? settings.lora
+        do {
+            let tok = try LocalLearner.tokenizer(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath)
+            let model = try LocalLearner.baseModel(
+                settings, baseDirectory: FileManager.default.currentDirectoryPath, vocabularySize: tok.vocabularySize,
+                lora: lora)
+            if let adapterValues { try model.setAdapter(adapterValues) }
+            return (tok, model)
+        } catch {
+            throw UserError("\(error)")
+        }
+    }
+}
+
+/// Options of a training run.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Text to train on: a file or a folder of .txt.")
+    var text: String
+
+    @Option(help: "Optimizer steps.")
+    var steps: Int = 500
+
+    @Option(name: .customLong("batch"), help: "Sequences per step.")
+    var batchSize: Int = 8
+
+    @Option(name: .customLong("seq"), help: "Tokens per sequence.")
+    var sequenceLength: Int = 64
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate of the warm-up + cosine schedule.")
+    var learningRate: Double = 3e-3
+
+    @Option(help: "AdamW weight decay.")
+    var weightDecay: Double = 1e-3
+
+    @Option(help: "Evaluate on the test split and save a checkpoint every N steps (0: only at the end).")
+    var checkpointEvery: Int = 100
+
+    @Option(help: "Random seed of initialisation, splits and sampling.")
+    var seed: UInt64 = 1
+
+    @Option(help: "BLAS threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard steps >= 1, batchSize >= 1, sequenceLength >= 2 else { throw ValidationError("--steps, --batch and --seq must be positive (--seq at least 2)") }
+        guard learningRate > 0 && learningRate < 1 else { throw ValidationError("--lr must be in (0, 1)") }
+    }
+
+    /// Trains `model` on the train split, evaluating and calling `save` every
+    /// `checkpointEvery` steps and at the end, with a progress line on standard error.
+    func train(_ model: GPT2Model, tokenizer: any Tokenizer, save: (Int) throws -> Void) throws {
+        BLAS.setThreads(threads)
+        let splits: DatasetSplits
+        do {
+            splits = try TextDataset.load(from: text, tokenizer: tokenizer).split(sequenceLength: sequenceLength, seed: seed)
+        } catch {
+            throw UserError("\(text): \(error)")
+        }
+        let trainer = Trainer(
+            model: model, schedule: LearningRateSchedule(peak: Float(learningRate), totalSteps: steps, warmupFraction: 0.02),
+            weightDecay: Float(weightDecay))
+        var sampler = try splits.train.sampler(batchSize: batchSize, seed: seed)
+        let testBatches = Array(splits.test.sequentialBatches(batchSize: batchSize).prefix(32))
+        var progress = ProgressLine(total: steps, tokensPerStep: batchSize * sequenceLength)
+        var recent: [Float] = []
+        for step in 1...steps {
+            let result = trainer.trainStep([sampler.next()])
+            recent.append(result.loss)
+            if recent.count > 20 { recent.removeFirst() }
+            progress.update(step: step, loss: Double(recent.reduce(0, +)) / Double(recent.count))
+            if step == steps || (checkpointEvery > 0 && step % checkpointEvery == 0) {
+                let testLoss = Double(model.evaluateLoss(batches: testBatches))
+                progress.note(String(format: "step %d: test loss %.4f, perplexity %.3f", step, testLoss, exp(testLoss)))
+                try save(step)
+            }
+        }
+        progress.finish()
+    }
+}
+
+/// A progress line (step, loss, tokens/s, ETA) redrawn in place on a terminal, or
+/// printed every few seconds otherwise; on standard error.
+struct ProgressLine {
+    let total: Int
+    let tokensPerStep: Int
+    let start = Date()
+    let interactive = isatty(STDERR_FILENO) != 0
+    var lastPrint = Date.distantPast
+
+    init(total: Int, tokensPerStep: Int) {
+        self.total = total
+        self.tokensPerStep = tokensPerStep
+    }
+
+    mutating func update(step: Int, loss: Double) {
+        let now = Date()
+        guard now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : 5) || step == total else { return }
+        lastPrint = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = Double(step * tokensPerStep) / max(elapsed, 1e-9)
+        let eta = elapsed / Double(step) * Double(total - step)
+        let line = String(format: "step %d/%d  loss %.4f  %.0f tok/s  ETA %d:%02d", step, total, loss, rate, Int(eta) / 60, Int(eta) % 60)
+        FileHandle.standardError.write(Data((interactive ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    mutating func note(_ text: String) {
+        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+        lastPrint = .distantPast
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// `starling pretrain`
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a small base model from scratch (every parameter) on local text.",
+        discussion: """
+            Writes a Hugging Face-layout checkpoint (model.safetensors + config.json) to
+            --out, atomically, at every checkpoint and at the end; nodes and `finetune`
+            use it as their base.
+
+            Example:
+              $ starling pretrain --text data/mixed.txt --out models/tiny-base --steps 600
+            """
+    )
+
+    @OptionGroup var training: TrainingOptions
+
+    @Option(help: "Output folder for the checkpoint.")
+    var out: String
+
+    @Option(help: "Tokenizer: bytes, or a GPT-2 tokenizer folder.")
+    var tokenizer: String = "bytes"
+
+    @Option(help: "Transformer blocks.")
+    var layers: Int = 2
+    @Option(help: "Attention heads.")
+    var heads: Int = 2
+    @Option(help: "Width of the residual stream.")
+    var width: Int = 64
+    @Option(help: "Longest sequence (position table size).")
+    var context: Int = 64
+
+    func run() throws {
+        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads") }
+        guard training.sequenceLength <= context else { throw ValidationError("--seq must not exceed --context") }
+        let tok: any Tokenizer
+        do { tok = try LocalLearner.tokenizer(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
+            throw UserError("\(error)")
+        }
+        let config = GPT2Config(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
+        let model = GPT2Model(config: config, lora: nil, seed: training.seed)
+        FileHandle.standardError.write(Data("pretraining \(model.parameterCount) parameters on \(training.text)\n".utf8))
+        try training.train(model, tokenizer: tok) { _ in
+            do { try GPT2Checkpoint(model: model).save(to: out) } catch { throw UserError("\(out): \(error)") }
+        }
+        print("wrote \(out)")
+    }
+}
+
+/// `starling finetune`
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune LoRA adapters on local text, the base model frozen.",
+        discussion: """
+            Writes a PEFT adapter folder (adapter_model.safetensors + adapter_config.json)
+            that the Python peft library loads onto the same base.
+
+            Example:
+              $ starling finetune --base models/tiny-base --text data/alice.txt --out adapters/alice
+            """
+    )
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingOptions
+
+    @Option(help: "Output folder for the adapter.")
+    var out: String
+    @Option(help: "LoRA rank.")
+    var rank: Int = 4
+    @Option(help: "LoRA alpha (the update is scaled by alpha / rank).")
+    var alpha: Double = 32
+    @Option(help: "LoRA dropout.")
+    var dropout: Double = 0.1
+    @Option(help: "Comma-separated projections: \(LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ",")).")
+    var targets: String = LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ",")
+
+    func run() throws {
+        let chosen = try targets.split(separator: ",").map { name in
+            guard let t = LoRAConfig.Target(rawValue: String(name)) else { throw ValidationError("unknown target \(name)") }
+            return t
+        }
+        guard rank >= 1, alpha > 0, dropout >= 0, dropout < 1 else { throw ValidationError("need --rank ≥ 1, --alpha > 0, 0 ≤ --dropout < 1") }
+        let lora = LoRAConfig(rank: rank, alpha: Float(alpha), dropout: Float(dropout), targets: chosen)
+        let (tok, m) = try model.load(lora: lora, seed: training.seed)
+        FileHandle.standardError.write(Data("fine-tuning \(m.trainableParameterCount) LoRA parameters on \(training.text)\n".utf8))
+        try training.train(m, tokenizer: tok) { _ in
+            do { try PEFTAdapter.save(m.adapter(), to: out, baseModel: model.base) } catch { throw UserError("\(out): \(error)") }
+        }
+        print("wrote \(out)")
+    }
+}
+
+/// `starling eval`
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mean loss and perplexity of a model (and adapter) on text.",
+        discussion: """
+            Example:
+              $ starling eval --base models/tiny-base --adapter adapters/alice --text data/alice.txt --split test
+              {"batches":32,"loss":1.2345,"perplexity":3.437,"split":"test","tokens":16384}
+            """
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Text: a file or a folder of .txt.")
+    var text: String
+    @Option(help: "Which part: train, trust, test, or all.")
+    var split: String = "test"
+    @Option(name: .customLong("seq"), help: "Tokens per sequence.")
+    var sequenceLength: Int = 64
+    @Option(name: .customLong("batch"), help: "Sequences per batch.")
+    var batchSize: Int = 8
+    @Option(help: "The seed the splits were made with.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        let (tok, m) = try model.load(lora: nil, seed: seed)
+        let dataset: TextDataset
+        do { dataset = try TextDataset.load(from: text, tokenizer: tok) } catch { throw UserError("\(text): \(error)") }
+        let part: DatasetSplit
+        do {
+            if split == "all" {
+                part = try dataset.split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: seed).train
+            } else {
+                let s = try dataset.split(sequenceLength: sequenceLength, seed: seed)
+                guard let chosen = ["train": s.train, "trust": s.trust, "test": s.test][split] else {
+                    throw ValidationError("--split must be train, trust, test or all")
+                }
+                part = chosen
+            }
+        } catch let e as ValidationError { throw e } catch { throw UserError("\(text): \(error)") }
+        let batches = Array(part.sequentialBatches(batchSize: batchSize))
+        let loss = Double(m.evaluateLoss(batches: batches))
+        let tokens = batches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength }
+        print(String(format: #"{"batches":%d,"loss":%.6f,"perplexity":%.6f,"split":"%@","tokens":%d}"#, batches.count, loss, exp(loss), split, tokens))
+    }
+}
+
+/// `starling generate`
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a prompt by sampling from a model (and adapter).",
+        discussion: """
+            Example:
+              $ starling generate --base models/tiny-base --adapter adapters/alice --prompt "The old" --tokens 80
+            """
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Text to continue.")
+    var prompt: String
+    @Option(help: "Tokens to generate.")
+    var tokens: Int = 100
+    @Option(help: "Softmax temperature (0: always the most likely token).")
+    var temperature: Double = 0.8
+    @Option(help: "Sample among the k most likely tokens only.")
+    var topK: Int?
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard topK.map({ $0 >= 1 }) ?? true else { throw ValidationError("--top-k must be at least 1") }
+        let (tok, m) = try model.load(lora: nil, seed: seed)
+        let ids = tok.encode(prompt)
+        guard !ids.isEmpty else { throw ValidationError("--prompt must not be empty") }
+        let generator = TextGenerator(model: m, temperature: Float(temperature), topK: topK)
+        print(prompt + tok.decode(generator.continuation(of: ids, count: tokens, seed: seed)))
+    }
+}
