@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrustTests", dependencies: ["Trust"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Gossip", "Learning", "Trust"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
     ],
     swiftLanguageModes: [.v6]

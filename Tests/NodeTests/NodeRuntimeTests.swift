@@ -1,0 +1,168 @@
+import Foundation
+import Gossip
+import Learning
+import Testing
+import Trust
+
+@testable import Node
+
+/// A temporary folder holding a topology file, made ready to run (keys and text).
+func preparedTopology(_ body: String, bytesPerNode: Int = 12_000) throws -> Topology {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starling-run-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let path = dir + "/net.toml"
+    try body.write(toFile: path, atomically: true, encoding: .utf8)
+    let t = try TopologyParser.load(path: path)
+    try ClusterPreparation.prepare(t, bytesPerNode: bytesPerNode, fresh: false)
+    return t
+}
+
+/// Runs every node of `t` as a thread over inproc://; returns their outcomes.
+func runInProcess(_ t: Topology, stop: StopRequest = StopRequest()) throws -> [Result<NodeOutcome, any Error>] {
+    let context = try ZMQContext(ioThreads: 1)
+    let endpoints = t.nodes.map { "inproc://test-\(t.name)-\(UUID())/\($0.name)" }
+    let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }
+    let results = ResultBox(count: runtimes.count)
+    let group = DispatchGroup()
+    for (i, r) in runtimes.enumerated() {
+        group.enter()
+        let thread = Thread {
+            results.set(i, Result { try r.run(stop: stop) })
+            group.leave()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+    // Bounded: a run that hangs fails the test instead of blocking the suite.
+    if group.wait(timeout: .now() + 240) == .timedOut {
+        stop.request()
+        _ = group.wait(timeout: .now() + 30)
+        Issue.record("the nodes did not finish in time")
+    }
+    return results.values
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [Result<NodeOutcome, any Error>?]
+    init(count: Int) { stored = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<NodeOutcome, any Error>) { lock.withLock { stored[i] = r } }
+    var values: [Result<NodeOutcome, any Error>] {
+        lock.withLock { stored.map { $0 ?? .failure(NodeError("did not finish")) } }
+    }
+}
+
+@Suite(.serialized) struct NodeRuntimeTests {
+    @Test func twoGroupsTrustTheirOwnGroupWithValidation() throws {
+        let t = try preparedTopology("""
+            name = "groups"
+            sources = ["prose", "arithmetic"]
+            [defaults]
+            trust = "validation"
+            rounds = 4
+            warmup_rounds = 1
+            local_steps = 8
+            batch_size = 4
+            sequence_length = 32
+            round_timeout_ms = 20000
+            curve = false
+            [[nodes]]
+            name = "a1"
+            endpoint = "inproc://unused-a1"
+            [[nodes]]
+            name = "a2"
+            endpoint = "inproc://unused-a2"
+            [[nodes]]
+            name = "b1"
+            endpoint = "inproc://unused-b1"
+            [[nodes]]
+            name = "b2"
+            endpoint = "inproc://unused-b2"
+            [edges]
+            shape = "full"
+            """)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let outcomes = try runInProcess(t)
+        for o in outcomes { #expect(try o.get() == .finished(round: 4)) }
+        let graph = try TrustGraph.fromStateFolders(t)
+        #expect(graph.rounds == [4, 4, 4, 4])
+        let (inGroup, outOfGroup) = graph.groupWeights(groups: [[0, 1], [2, 3]])
+        #expect(inGroup > outOfGroup, "in \(inGroup), out \(outOfGroup)\n\(graph.csv())")
+        for row in graph.weights { #expect(abs(row.reduce(0, +) - 1) < 1e-9) }
+        for i in t.nodes.indices {
+            let state = StateDirectory(path: t.stateDirectory(of: i))
+            #expect(try state.metrics().map(\.round) == [1, 2, 3, 4])
+            #expect(try state.trustHistory().map(\.round) == [2, 3, 4])
+            #expect(try state.metrics().map(\.aggregated) == [false, true, true, true])
+        }
+    }
+
+    @Test func aNodeWithoutLivePeersTrainsOnAlone() throws {
+        // bob is a neighbour that never starts: alice waits out each round and trusts herself.
+        let t = try preparedTopology("""
+            name = "alone"
+            sources = ["code"]
+            [defaults]
+            trust = "fedavg"
+            rounds = 3
+            warmup_rounds = 1
+            local_steps = 3
+            sequence_length = 16
+            round_timeout_ms = 300
+            curve = false
+            [[nodes]]
+            name = "alice"
+            endpoint = "tcp://127.0.0.1:\(try freePort())"
+            [[nodes]]
+            name = "bob"
+            endpoint = "tcp://127.0.0.1:\(try freePort())"
+            """, bytesPerNode: 4000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let context = try ZMQContext()
+        let runtime = try NodeRuntime(topology: t, index: 0, context: context)
+        #expect(try runtime.run(stop: StopRequest()) == .finished(round: 3))
+        let history = try StateDirectory(path: t.stateDirectory(of: 0)).trustHistory()
+        #expect(history.map(\.weights) == [[1], [1]])
+    }
+
+    @Test func aRequestedStopEndsTheRunAtTheLastCommittedRound() throws {
+        let t = try preparedTopology("""
+            name = "stopping"
+            sources = ["lingua"]
+            [defaults]
+            trust = "local"
+            rounds = 1000
+            warmup_rounds = 1
+            local_steps = 2
+            sequence_length = 16
+            curve = false
+            [[nodes]]
+            name = "solo"
+            endpoint = "inproc://solo"
+            """, bytesPerNode: 4000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let stop = StopRequest()
+        let context = try ZMQContext()
+        let runtime = try NodeRuntime(topology: t, index: 0, context: context)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { stop.request() }
+        guard case .stopped(let round) = try runtime.run(stop: stop) else {
+            Issue.record("the run did not stop")
+            return
+        }
+        let state = StateDirectory(path: t.stateDirectory(of: 0))
+        #expect(round > 0 && round < 1000)
+        #expect(try state.progress()?.round == round)
+        #expect(try state.metrics().count == round)
+        #expect(!FileSystem.exists(state.controlEndpointPath))
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() throws -> Int {
+    let context = try ZMQContext()
+    let s = try ZMQSocket(context, type: .router)
+    defer { s.close() }
+    try s.bind("tcp://127.0.0.1:*")
+    let endpoint = try s.lastEndpoint
+    return Int(endpoint.split(separator: ":").last!)!
+}
