@@ -163,7 +163,7 @@ extension SyntheticText {
             return s
         }
         guard !sources.isEmpty else { throw NodeError("the topology lists no text sources") }
-        let text = self.text(sources: sources, mixture: Array(repeating: 1, count: sources.count), byteCount: byteCount, seed: seed, nodeIndex: -1)
+        let text = self.text(sources: sources, mixture: Array(repeating: 1, count: sources.count), byteCount: byteCount, seed: seed, nodeIndex: t.nodes.count)
         try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
         try FileSystem.writeAtomically(Array(text.utf8), to: path)
         return text.utf8.count
