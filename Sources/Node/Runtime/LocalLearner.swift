@@ -27,9 +27,9 @@ public enum LearnerError: Error, CustomStringConvertible {
 /// allocates nothing per candidate.
 public final class LocalLearner: CandidateEvaluator {
     /// Evaluation batches taken from the trust split for `validation`, at most.
-    public static let trustBatchLimit = 8
+    public static let trustBatchLimit = 4
     /// Evaluation batches taken from the test split, at most.
-    public static let testBatchLimit = 16
+    public static let testBatchLimit = 8
     /// Reference batches derived for `prediction`.
     public static let referenceBatchCount = 2
 
