@@ -38,23 +38,12 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Replace existing text files.")
         var force = false
 
-        @Option(help: "Also write an even mixture of every source to this file (text to pretrain a shared base on).")
-        var baseText: String?
-
         func run() throws {
             let t: Topology
             do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
             let written: [SyntheticText.Written]
             do { written = try SyntheticText.write(topology: t, bytesPerNode: bytes, seed: seed, force: force) } catch {
                 throw UserError("\(topology): \(error)")
-            }
-            if let baseText {
-                do {
-                    let bytes = try SyntheticText.writeEvenMixture(topology: t, to: baseText, byteCount: bytes * 2, seed: (seed ?? t.defaults.seed) &+ 0x5EED)
-                    print("base text  \(baseText)  \(bytes) bytes  \(t.sources.joined(separator: "+"))")
-                } catch {
-                    throw UserError("\(baseText): \(error)")
-                }
             }
             for (w, node) in zip(written, t.nodes) {
                 let mix = zip(t.sources, w.mixture).filter { $0.1 > 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " ")

@@ -13,8 +13,9 @@ struct UpCommand: ParsableCommand {
         discussion: """
             Starts one child process per node (or, with --in-process, one thread per node
             over inproc:// in this process), shows a live table, and at the end prints the
-            trust graph and each node's test perplexity. Missing keys and missing
-            generated text are made first. Ctrl-C stops every node cleanly; run the same
+            trust graph and each node's test perplexity. Missing keys, missing generated
+            text and a missing shared base model (pretrained on the generated text) are
+            made first. Ctrl-C stops every node cleanly; run the same
             command again to resume from the last completed rounds (--fresh starts over).
 
             Example:
@@ -46,7 +47,11 @@ struct UpCommand: ParsableCommand {
         global.bootstrapLogging()
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
-        do { try ClusterPreparation.prepare(t, bytesPerNode: bytes, fresh: fresh) } catch { throw UserError("\(error)") }
+        do {
+            try ClusterPreparation.prepare(t, bytesPerNode: bytes, fresh: fresh) { print("starling up: \($0)") }
+        } catch {
+            throw UserError("\(error)")
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let perNode = threads ?? max(1, cores / t.nodes.count)
         let interactive = !plain && isatty(STDOUT_FILENO) != 0

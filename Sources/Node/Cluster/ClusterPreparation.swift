@@ -1,6 +1,6 @@
 // What `starling up` makes before starting nodes: keys for nodes the topology lists
-// without one, generated text for nodes whose text is missing, and (on request) a
-// clean slate.
+// without one, generated text for nodes whose text is missing, the shared base model
+// when its folder is missing and the text is generated, and (on request) a clean slate.
 
 import Foundation
 import Gossip
@@ -9,7 +9,7 @@ import Learning
 public enum ClusterPreparation {
     /// Makes missing keys (only for nodes without a public_key in the topology), writes
     /// missing generated text, and with `fresh` forgets every node's progress.
-    public static func prepare(_ t: Topology, bytesPerNode: Int, fresh: Bool) throws {
+    public static func prepare(_ t: Topology, bytesPerNode: Int, fresh: Bool, note: (String) -> Void = { _ in }) throws {
         for (i, node) in t.nodes.enumerated() {
             let state = StateDirectory(path: t.stateDirectory(of: i))
             try FileSystem.createDirectory(state.path)
@@ -34,7 +34,40 @@ public enum ClusterPreparation {
                 let names = t.nodes.filter { !FileSystem.exists(t.resolve($0.data)) }.map(\.name)
                 throw NodeError("no text for \(names.joined(separator: ", ")) and no sources to generate it from")
             }
+            note("writing generated text for \(t.nodes.count) nodes")
             try SyntheticText.write(topology: t, bytesPerNode: bytesPerNode)
         }
+        for base in Set(t.nodes.map(\.settings.baseModel)) where !base.hasPrefix("random:") {
+            let folder = t.resolve(base)
+            guard !FileSystem.exists(FileSystem.join(folder, "model.safetensors")) else { continue }
+            guard !t.sources.isEmpty else {
+                throw NodeError("base model \(folder) is missing; make one with `starling pretrain`")
+            }
+            note("pretraining the shared base model \(base) on an even mix of \(t.sources.joined(separator: ", "))")
+            try pretrainBase(t, to: folder, bytes: bytesPerNode * 2)
+        }
+    }
+
+    /// The default shared base: a GPT-2 of 2 blocks, width 64, trained from scratch
+    /// (every parameter) for `baseSteps` steps on an even mixture of the topology's
+    /// sources, saved in the Hugging Face layout.
+    public static let baseSteps = 200
+
+    static func pretrainBase(_ t: Topology, to folder: String, bytes: Int) throws {
+        let text = SyntheticText.text(
+            sources: t.sources.compactMap(TextSource.init(rawValue:)), mixture: Array(repeating: 1, count: t.sources.count),
+            byteCount: bytes, seed: t.defaults.seed &+ 0x5EED, nodeIndex: t.nodes.count)
+        let tokens = ByteTokenizer().encode(text)
+        let sequenceLength = 64
+        let config = GPT2Config(
+            layers: 2, heads: 2, channels: 64, maxSequenceLength: max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64),
+            vocabularySize: 256)
+        let model = GPT2Model(config: config, lora: nil, seed: t.defaults.seed)
+        let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 3e-3, totalSteps: baseSteps))
+        var sampler = try TextDataset(tokens: tokens)
+            .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: t.defaults.seed)
+            .train.sampler(batchSize: 8, seed: t.defaults.seed)
+        for _ in 0..<baseSteps { trainer.trainStep([sampler.next()]) }
+        try GPT2Checkpoint(model: model).save(to: folder)
     }
 }

@@ -153,19 +153,3 @@ extension SyntheticText {
         return written
     }
 }
-
-extension SyntheticText {
-    /// Writes `byteCount` bytes drawn evenly from every source of `topology` to `path`
-    /// (the text a shared base model is pretrained on); returns the bytes written.
-    public static func writeEvenMixture(topology t: Topology, to path: String, byteCount: Int, seed: UInt64) throws -> Int {
-        let sources = try t.sources.map {
-            guard let s = TextSource(rawValue: $0) else { throw NodeError("unknown source \"\($0)\"") }
-            return s
-        }
-        guard !sources.isEmpty else { throw NodeError("the topology lists no text sources") }
-        let text = self.text(sources: sources, mixture: Array(repeating: 1, count: sources.count), byteCount: byteCount, seed: seed, nodeIndex: t.nodes.count)
-        try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
-        try FileSystem.writeAtomically(Array(text.utf8), to: path)
-        return text.utf8.count
-    }
-}
