@@ -56,3 +56,16 @@ import Testing
         #expect(try String(contentsOfFile: dir + "/data/ring/mixture.csv", encoding: .utf8).hasPrefix("node,prose,arithmetic\nalice,1.0,0.0\n"))
     }
 }
+
+@Suite struct ShippedTopologyTests {
+    /// The repository's topologies/ folder, found from this file's location.
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("topologies").path
+
+    @Test(arguments: ["demo.toml", "ring-8.toml", "full-4.toml", "clusters-9.toml"])
+    func shippedTopologyPassesCheck(_ name: String) throws {
+        let r = try runStarling(["topology", "check", Self.folder + "/" + name])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains(": ok: "))
+    }
+}
