@@ -15,8 +15,10 @@ struct BenchTrust: ParsableCommand {
         abstract: "Time trust rows and trust-weighted aggregation on random adapters.",
         discussion: """
             For every shape and candidate count, times the strategies that need no model
-            (weights, oracle, fedavg, local: screening included) and the aggregation of all
-            candidates' adapters by a dense row; with the paper shape also the model-free
+            (weights, oracle, fedavg, local: screening included), the model-based ones
+            (validation and prediction: one forward pass per candidate over a batch of
+            --model-batch sequences, in one model whose adapter is swapped), and the
+            aggregation of all candidates' adapters by a dense row; with the paper shape also the model-free
             half of the prediction strategy at GPT-2's vocabulary (top-100 selection over
             256 positions of 50,257 logits, and the distance of two selections). Prints one
             JSON object per operation with the median and fastest of --repeats runs, in
@@ -47,6 +49,12 @@ struct BenchTrust: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int = 1
 
+    @Option(name: .long, help: "Timed runs of the model-based strategies (validation, prediction); 0 skips them.")
+    var modelRepeats: Int = 1
+
+    @Option(name: .long, help: "Sequences per evaluation batch of the model-based strategies (one batch per candidate).")
+    var modelBatch: Int = 4
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -73,7 +81,11 @@ struct BenchTrust: ParsableCommand {
         for s in shapes {
             let maxCount = candidateCounts!.max()!
             let adapters = (0..<maxCount).map { _ in
-                Self.gpt2Adapter(layers: s.layers, width: s.width, rank: 4) { random.nextFloat() }
+                Self.gpt2Adapter(layers: s.layers, width: s.width, rank: 4) { random.nextFloat() * 0.02 }
+            }
+            var modelEvaluators: [String: ModelEvaluator] = [:]
+            if modelRepeats > 0 {
+                modelEvaluators[s.name] = Self.evaluator(shape: s.name, batch: modelBatch, random: &random)
             }
             let ids = (0..<maxCount).map { String(format: "%064x", $0) }
             for count in candidateCounts! {
@@ -88,6 +100,16 @@ struct BenchTrust: ParsableCommand {
                     }
                     try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
                              operation: strategy.rawValue, times: times)
+                }
+                if modelRepeats > 0, let evaluator = modelEvaluators[s.name] {
+                    for strategy in [TrustStrategy.validation, .prediction] {
+                        let times = try (0..<modelRepeats).map { _ in
+                            try TrustRow.compute(config: TrustConfig(strategy), round: 0, own: own, peers: peers, evaluator: evaluator).milliseconds
+                        }
+                        try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
+                                 operation: strategy.rawValue, times: times, positions: evaluator.trustBatches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength },
+                                 vocabulary: evaluator.model.config.vocabularySize, k: strategy == .prediction ? TrustConfig.defaultLogitsTopK : nil)
+                    }
                 }
                 let weights = [Double](repeating: 1 / Double(count), count: count)
                 let times = (0..<repeats).map { _ in
@@ -173,6 +195,25 @@ struct BenchTrust: ParsableCommand {
             }
         }
         return LoRAAdapter(config: config, tensors: tensors)
+    }
+
+    /// A model of the shape with rank-4 LoRA on all four projections (random base), and
+    /// one random batch serving as both trust batch and reference batch: `tiny` is width
+    /// 64, 2 layers, vocabulary 256, sequences of 64; `paper` is GPT-2 124M with sequences of 256.
+    static func evaluator(shape: String, batch: Int, random: inout Xorshift) -> ModelEvaluator {
+        let (config, sequence) = shape == "paper"
+            ? (GPT2Config.gpt2Small, 256)
+            : (GPT2Config(layers: 2, heads: 2, channels: 64, maxSequenceLength: 64, vocabularySize: 256), 64)
+        let model = GPT2Model(config: config, lora: LoRAConfig(rank: 4), seed: 1)
+        let scale = Float(config.vocabularySize - 1)
+        var inputs: [Int32] = [], targets: [Int32] = []
+        for _ in 0..<batch {
+            let window: [Int32] = (0...sequence).map { _ in Int32(abs(random.nextFloat()) * scale) }
+            inputs += window.dropLast()
+            targets += window.dropFirst()
+        }
+        let batches = [TokenBatch(inputs: inputs, targets: targets, batchSize: batch, sequenceLength: sequence)]
+        return ModelEvaluator(model: model, trustBatches: batches, referenceBatches: batches)
     }
 
     /// xorshift64*: quick filler values for benchmark adapters.

@@ -40,7 +40,7 @@ import Trust
         let own = TrustCandidate(id: "n\(i)", adapter: adapters[i])
         let peers = adapters.indices.filter { $0 != i }.map { TrustCandidate(id: "n\($0)", adapter: adapters[$0]) }
         let record = try TrustRow.compute(
-            config: try TrustConfig(parsing: strategy), round: 1, own: own, peers: peers, evaluator: learners[i])
+            config: try TrustConfig(parsing: strategy), round: 1, own: own, peers: peers, evaluator: learners[i].evaluator)
         try learners[i].model.setAdapter(adapters[i])
         return (0..<4).map { record.weight(of: "n\($0)") ?? 0 }
     }
@@ -61,12 +61,12 @@ import Trust
         let before = ObjectIdentifier(learner.model)
         let own = learner.model.adapter()
         let peer = learners[2].model.adapter()
-        let a = try learner.meanCrossEntropy(of: peer)
-        let b = try learner.meanCrossEntropy(of: own)
+        let a = try learner.evaluator.meanCrossEntropy(of: peer)
+        let b = try learner.evaluator.meanCrossEntropy(of: own)
         #expect(ObjectIdentifier(learner.model) == before)
         #expect(a > b, "a lingua adapter predicts arithmetic worse than the arithmetic node's own")
         // Evaluation is deterministic: the same adapter gives the same loss.
-        #expect(try learner.meanCrossEntropy(of: peer) == a)
+        #expect(try learner.evaluator.meanCrossEntropy(of: peer) == a)
         try learner.model.setAdapter(own)
     }
 }

@@ -20,12 +20,9 @@ public enum LearnerError: Error, CustomStringConvertible {
     }
 }
 
-/// The model, optimizer and data splits of one node.
-///
-/// Candidate adapters are evaluated in the node's own model buffers (the base weights
-/// are shared, only the adapter values are swapped), so trust over k candidates
-/// allocates nothing per candidate.
-public final class LocalLearner: CandidateEvaluator {
+/// The model, optimizer and data splits of one node. Its `evaluator` runs candidate
+/// adapters through the same model buffers, so trust allocates nothing per candidate.
+public final class LocalLearner {
     /// Evaluation batches taken from the trust split for `validation`, at most.
     public static let trustBatchLimit = 4
     /// Evaluation batches taken from the test split, at most.
@@ -37,9 +34,9 @@ public final class LocalLearner: CandidateEvaluator {
     public let trainer: Trainer
     public let splits: DatasetSplits
     public let settings: NodeSettings
-    let trustBatches: [TokenBatch]
+    /// Runs candidate adapters through this node's model for trust.
+    public let evaluator: ModelEvaluator
     let testBatches: [TokenBatch]
-    let referenceBatches: [TokenBatch]
     /// Seed of this node's batch sampling; the round is mixed in so a restart resumes
     /// the same stream of batches.
     let samplingSeed: UInt64
@@ -72,7 +69,7 @@ public final class LocalLearner: CandidateEvaluator {
             schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: totalSteps, warmupFraction: 0.02),
             weightDecay: Float(settings.weightDecay))
         samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
-        trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
+        let trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
         testBatches = Array(splits.test.sequentialBatches(batchSize: settings.batchSize).prefix(Self.testBatchLimit))
         let referenceTokens: [Int32]
         if let referencePath {
@@ -85,6 +82,7 @@ public final class LocalLearner: CandidateEvaluator {
             let trust = splits.trust
             referenceTokens = trust.chunks.flatMap { Array(trust.tokens[$0]) }
         }
+        let referenceBatches: [TokenBatch]
         do {
             referenceBatches = try ReferenceBatches.derive(
                 seed: settings.seed, tokens: referenceTokens, count: Self.referenceBatchCount,
@@ -95,6 +93,7 @@ public final class LocalLearner: CandidateEvaluator {
         } catch {
             throw LearnerError.data("reference batches: \(error)")
         }
+        evaluator = ModelEvaluator(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches)
     }
 
     /// The tokenizer named by a topology: `bytes`, or a folder with a GPT-2 tokenizer.
@@ -157,23 +156,4 @@ public final class LocalLearner: CandidateEvaluator {
 
     /// Mean cross-entropy of the current adapter on the test split.
     public func testLoss() -> Double { Double(model.evaluateLoss(batches: testBatches)) }
-
-    // MARK: CandidateEvaluator
-
-    public func meanCrossEntropy(of adapter: LoRAAdapter) throws -> Double {
-        try model.setAdapter(adapter)
-        return Double(model.evaluateLoss(batches: trustBatches))
-    }
-
-    public func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits {
-        try model.setAdapter(adapter)
-        var indices: [Int32] = [], values: [Float] = []
-        for batch in referenceBatches {
-            model.forward(inputs: batch.inputs, targets: nil, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, training: false)
-            let top = model.withLogits { TopKLogits(logits: $0, vocabularySize: model.config.vocabularySize, k: k) }
-            indices += top.indices
-            values += top.values
-        }
-        return TopKLogits(k: k, indices: indices, values: values)
-    }
 }

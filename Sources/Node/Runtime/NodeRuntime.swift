@@ -204,7 +204,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 let trustStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: learner.model.adapter())
                 let record = try TrustRow.compute(
-                    config: trustConfig, round: round, own: own, peers: peers, evaluator: learner, mixtures: mixtures)
+                    config: trustConfig, round: round, own: own, peers: peers, evaluator: learner.evaluator, mixtures: mixtures)
                 try learner.model.setAdapter(TrustAggregation.aggregate(own: own, peers: peers, record: record))
                 trustSeconds = (clock.now - trustStart).seconds
                 trustHistory.append(record)
