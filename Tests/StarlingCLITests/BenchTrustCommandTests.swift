@@ -3,10 +3,10 @@ import Testing
 
 @Suite struct BenchTrustCommandTests {
     @Test func printsOneJSONFigurePerOperationAndCount() throws {
-        let r = try runStarling(["bench", "trust", "--shape", "tiny", "--candidates", "2,3", "--repeats", "1"])
+        let r = try runStarling(["bench", "trust", "--shape", "tiny", "--candidates", "2,3", "--repeats", "1", "--model-batch", "1"])
         #expect(r.status == 0, "\(r.err)")
         let lines = r.out.split(separator: "\n")
-        #expect(lines.count == 10)
+        #expect(lines.count == 14)
         var seen: [String] = []
         for line in lines {
             let figure = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -16,8 +16,8 @@ import Testing
             #expect((figure["medianMilliseconds"] as? Double ?? -1) >= 0)
             seen.append("\(figure["candidates"] as? Int ?? 0) \(figure["operation"] as? String ?? "")")
         }
-        #expect(seen == ["2 weights", "2 oracle", "2 fedavg", "2 local", "2 aggregate",
-                         "3 weights", "3 oracle", "3 fedavg", "3 local", "3 aggregate"])
+        #expect(seen == ["2 weights", "2 oracle", "2 fedavg", "2 local", "2 validation", "2 prediction", "2 aggregate",
+                         "3 weights", "3 oracle", "3 fedavg", "3 local", "3 validation", "3 prediction", "3 aggregate"])
     }
 
     @Test func refusesNonNumericCandidateCounts() throws {
