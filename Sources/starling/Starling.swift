@@ -20,7 +20,7 @@ struct Starling: ParsableCommand {
               $ starling keygen --out state/alice
             """,
         version: version,
-        subcommands: [Keygen.self]
+        subcommands: [Keygen.self, Bench.self]
     )
 }
 

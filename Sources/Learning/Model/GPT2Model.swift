@@ -360,3 +360,35 @@ public final class GPT2Model {
         return count > 0 ? Float(total / Double(count)) : 0
     }
 }
+
+extension GPT2Model {
+    /// Floating-point operations of the matrix products of one forward and backward
+    /// pass at (B,T), counted as this model computes them: in `.lora` mode no base
+    /// weight-gradient product and no input gradient below block 0; the full T×T
+    /// attention products (the causal mask is applied after them). Elementwise kernels
+    /// (LayerNorm, GELU, softmax) are not counted.
+    public func trainingFLOPs(batchSize B: Int, sequenceLength T: Int) -> Double {
+        let C = Double(config.channels), V = Double(config.vocabularySize), L = Double(config.layers)
+        let N = Double(B * T), t = Double(T), b = Double(B)
+        let full = mode == .full
+        let projections = 24 * N * C * C  // qkv 3C² + proj C² + fc 4C² + fcproj 4C², times 2
+        let attention = 4 * b * t * t * C  // per layer, forward: q·kᵀ and att·v
+        var forward = L * (projections + attention) + 2 * N * C * V
+        var backward = 2 * N * C * V + L * (projections + 2 * attention)
+        if full {
+            backward += 2 * N * C * V + L * projections  // dwte and every dW
+        } else {
+            backward -= 6 * N * C * C  // block 0's qkv input gradient is skipped
+        }
+        if let lora = loraConfig, let layout = loraLayout {
+            let r = Double(lora.rank)
+            for slot in layout.slots {
+                let i = Double(slot.inFeatures), o = Double(slot.outFeatures)
+                forward += 2 * N * r * (i + o)
+                backward += 4 * N * r * o + 2 * N * r * i  // dB, dh, dA
+                if slot.layer > 0 || slot.target != .attentionQKV { backward += 2 * N * r * i }  // dx
+            }
+        }
+        return forward + backward
+    }
+}

@@ -70,16 +70,22 @@ public struct SeededRandom: RandomNumberGenerator {
 /// A dropout mask that is a pure function of (seed, stream, index): forward and
 /// backward regenerate the same mask without storing it, in any thread order.
 struct DropoutMask {
-    let seed: UInt64
-    let stream: UInt64
     /// Probability of keeping a value.
     let keep: Float
+    private let key: UInt64
+    private let threshold: UInt64
 
-    /// Whether element `index` survives.
+    init(seed: UInt64, stream: UInt64, keep: Float) {
+        self.keep = keep
+        key = seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15)
+        threshold = UInt64((Double(keep) * 0x1.0p24).rounded())
+    }
+
+    /// Whether element `index` survives: the top 24 bits of a hash, read as a uniform
+    /// number in [0, 1), fall below `keep`.
     @inline(__always)
     func keeps(_ index: Int) -> Bool {
-        let bits = SeededRandom.mix(seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15) &+ UInt64(index))
-        return Float(bits >> 40) * 0x1.0p-24 < keep
+        SeededRandom.mix(key &+ UInt64(index)) >> 40 < threshold
     }
 
     /// out[i] = inp[i] · mask[i] / keep for i in `range` (indices into the whole tensor).
