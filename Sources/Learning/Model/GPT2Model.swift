@@ -77,7 +77,20 @@ public final class GPT2Model {
     /// LayerNorm weights 1. With `lora`, the model is in `.lora` mode: each A is
     /// Kaiming-uniform as PEFT draws it (bound 1 / sqrt(in)), each B is zero, so the
     /// initial model equals the base.
-    public init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64) {
+    public convenience init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64) {
+        self.init(config: config, lora: lora, seed: seed, randomBase: true)
+    }
+
+    /// Makes a model whose base parameters are `parameters` (Hugging Face names, as
+    /// `loadParameters` takes them), skipping the random draw of the base; the LoRA A
+    /// matrices are still drawn from `seed`.
+    /// - Throws: what `loadParameters` throws.
+    public convenience init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64, parameters: [String: NamedTensor]) throws {
+        self.init(config: config, lora: lora, seed: seed, randomBase: false)
+        try loadParameters(parameters)
+    }
+
+    private init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64, randomBase: Bool) {
         precondition(lora.map { $0.rank > 0 && !$0.targets.isEmpty && $0.dropout >= 0 && $0.dropout < 1 } ?? true,
                      "LoRA needs a positive rank, at least one target and dropout in [0, 1)")
         self.config = config
@@ -87,7 +100,7 @@ public final class GPT2Model {
         parameters = FloatBuffer(count: parameterLayout.count)
         var random = SeededRandom(seed: seed)
         let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
-        for slot in parameterLayout.slots {
+        for slot in parameterLayout.slots where randomBase {
             let values = UnsafeMutableBufferPointer(start: parameters[slot.offset], count: slot.count)
             if slot.name.hasSuffix("ln_1.weight") || slot.name.hasSuffix("ln_2.weight") || slot.name == "ln_f.weight" {
                 values.update(repeating: 1)
