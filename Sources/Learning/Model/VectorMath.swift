@@ -9,7 +9,9 @@ typealias Float8 = SIMD8<Float>
 /// below it the result is ~1e-38 instead of 0, which no caller can tell apart.
 @inline(__always)
 func exp8(_ value: Float8) -> Float8 {
-    let x = value.clamped(lowerBound: Float8(repeating: -87.3), upperBound: Float8(repeating: 88.3))
+    var x = value
+    x.replace(with: 88.3, where: x .> 88.3)
+    x.replace(with: -87.3, where: .!(x .>= -87.3))  // also maps NaN, so -inf and NaN inputs stay finite
     // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
     let shifted = x * 1.442_695_04 + 12_582_912
     let n = shifted - 12_582_912
