@@ -67,8 +67,11 @@ public struct SeededRandom: RandomNumberGenerator {
     }
 }
 
-/// A dropout mask that is a pure function of (seed, stream, index): forward and
-/// backward regenerate the same mask without storing it, in any thread order.
+/// A dropout mask over a (rows, width) tensor that is a pure function of (seed,
+/// stream, row, column): forward and backward regenerate the same mask without storing
+/// it, in any thread order. Each row draws its own SplitMix64 stream, and every 64-bit
+/// draw decides four columns by comparing 16-bit slices with keep · 2¹⁶ (so the keep
+/// probability is rounded to a multiple of 2⁻¹⁶).
 struct DropoutMask {
     /// Probability of keeping a value.
     let keep: Float
@@ -78,19 +81,46 @@ struct DropoutMask {
     init(seed: UInt64, stream: UInt64, keep: Float) {
         self.keep = keep
         key = seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15)
-        threshold = UInt64((Double(keep) * 0x1.0p24).rounded())
+        threshold = UInt64((Double(keep) * 65536).rounded())
     }
 
-    /// Whether element `index` survives: the top 24 bits of a hash, read as a uniform
-    /// number in [0, 1), fall below `keep`.
+    /// Calls `body(column, kept)` for the columns 0..<width of `row`, in order.
     @inline(__always)
-    func keeps(_ index: Int) -> Bool {
-        SeededRandom.mix(key &+ UInt64(index)) >> 40 < threshold
+    func forEachDecision(row: Int, width: Int, _ body: (Int, Bool) -> Void) {
+        var state = SeededRandom.mix(key &+ UInt64(row))
+        var column = 0
+        while column < width {
+            var bits = SeededRandom.splitMix(&state)
+            for _ in 0..<min(4, width - column) {
+                body(column, bits & 0xFFFF < threshold)
+                bits >>= 16
+                column += 1
+            }
+        }
     }
 
-    /// out[i] = inp[i] · mask[i] / keep for i in `range` (indices into the whole tensor).
-    func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, range: Range<Int>) {
+    /// Whether element (row, column) survives (slow; for checks).
+    func keeps(row: Int, column: Int) -> Bool {
+        var kept = false
+        forEachDecision(row: row, width: column + 1) { c, k in if c == column { kept = k } }
+        return kept
+    }
+
+    /// out = inp ⊙ mask / keep over `rows` of a (rows, width) tensor.
+    func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows: Range<Int>, width: Int) {
         let scale = 1 / keep
-        for i in range { out[i] = keeps(i) ? inp[i] * scale : 0 }
+        for row in rows {
+            let o = out + row * width, x = inp + row * width
+            forEachDecision(row: row, width: width) { c, kept in o[c] = kept ? x[c] * scale : 0 }
+        }
+    }
+
+    /// dinp += dout ⊙ mask / keep over `rows` of a (rows, width) tensor.
+    func accumulateGradient(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Range<Int>, width: Int) {
+        let scale = 1 / keep
+        for row in rows {
+            let d = dinp + row * width, g = dout + row * width
+            forEachDecision(row: row, width: width) { c, kept in if kept { d[c] += g[c] * scale } }
+        }
     }
 }
