@@ -71,6 +71,8 @@ public final class GPT2Model {
     /// Counts training forwards; each one draws fresh dropout masks.
     private var dropoutStep: UInt64 = 0
     private var lastForwardTrained = false
+    /// Backward turns the logits into their gradient in place.
+    private var logitsHoldGradient = false
 
     /// Makes a model with GPT-2's initialisation drawn from `seed`: weights normal(0, 0.02),
     /// the two residual projections (`c_proj`) normal(0, 0.02 / sqrt(2L)), biases 0,
@@ -157,6 +159,7 @@ public final class GPT2Model {
         let acts = activations(B: B, T: T)
         self.inputs = inputs
         self.targets = targets
+        logitsHoldGradient = false
         if training { dropoutStep &+= 1 }
         lastForwardTrained = training
         let p = parameters, layout = parameterLayout
@@ -205,9 +208,11 @@ public final class GPT2Model {
         return targetCount > 0 ? sum / Float(targetCount) : 0
     }
 
-    /// Calls `body` with the (B,T,V) logits of the last forward.
+    /// Calls `body` with the (B,T,V) logits of the last forward. Valid until the next
+    /// `backward()`, which overwrites them with their gradient.
     public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
         guard let acts = activations else { preconditionFailure("withLogits before any forward") }
+        precondition(!logitsHoldGradient, "withLogits after backward: the logits now hold their gradient")
         return body(UnsafeBufferPointer(start: acts[acts.logits], count: acts.B * acts.T * config.vocabularySize))
     }
 
@@ -247,32 +252,30 @@ public final class GPT2Model {
 
     /// Accumulates into the trainable gradients the gradient of `lossScale` times the
     /// mean loss of the last forward (which must have had targets). Gradient
-    /// accumulation over k micro-batches passes lossScale = 1/k.
+    /// accumulation over k micro-batches passes lossScale = 1/k. Runs once per forward.
     public func backward(lossScale: Float = 1) {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
+        precondition(!logitsHoldGradient, "backward twice after one forward")
         let C = config.channels, V = config.vocabularySize, NH = config.heads
         let B = acts.B, T = acts.T, N = B * T
         let p = parameters, layout = parameterLayout, g = parameterGradients
         let full = mode == .full
         let dloss = targetCount > 0 ? lossScale / Float(targetCount) : 0
 
-        // Output layer, a chunk of rows at a time:
+        // Output layer, in place over the logits as llm.c does (a second (N,V) buffer
+        // would cost 200 MB at GPT-2's vocabulary, and chunking it slows the products):
         // dlogits = dloss · (softmax - onehot); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf.
-        let dLNF = acts[acts.dLN], dLogits = acts[acts.dLogits]
+        let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
         targets.withUnsafeBufferPointer { t in
-            var start = 0
-            while start < N {
-                let rows = start..<min(N, start + acts.logitRowsPerChunk)
-                crossEntropyBackward(dlogits: dLogits, logits: acts[acts.logits], logsumexp: acts[acts.logsumexp],
-                                     targets: t.baseAddress!, dloss: dloss, rows: rows, V: V)
-                sgemm(transposeA: false, transposeB: false, m: rows.count, n: C, k: V, a: dLogits, lda: V,
-                      b: p[layout.wte], ldb: C, beta: 0, c: dLNF + rows.lowerBound * C, ldc: C)
-                if let g {
-                    sgemm(transposeA: true, transposeB: false, m: V, n: C, k: rows.count, a: dLogits, lda: V,
-                          b: acts[acts.lnf] + rows.lowerBound * C, ldb: C, beta: 1, c: g[layout.wte], ldc: C)
-                }
-                start = rows.upperBound
-            }
+            crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
+                                 targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+        }
+        logitsHoldGradient = true
+        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.wte], ldb: C,
+              beta: 0, c: dLNF, ldc: C)
+        if let g {
+            sgemm(transposeA: true, transposeB: false, m: V, n: C, k: N, a: dLogits, lda: V, b: acts[acts.lnf], ldb: C,
+                  beta: 1, c: g[layout.wte], ldc: C)
         }
         let lastResidual = acts[acts.blocks[config.layers - 1].residual3]
         // dStream holds the gradient of the current block's output.

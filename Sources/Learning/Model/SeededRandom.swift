@@ -106,12 +106,43 @@ struct DropoutMask {
         return kept
     }
 
+    /// Multipliers (1/keep or 0) for the next eight columns: two draws, each split into
+    /// four 16-bit slices in the order `forEachDecision` uses them.
+    @inline(__always)
+    private func multipliers8(_ state: inout UInt64, scale: Float) -> Float8 {
+        let first = SeededRandom.splitMix(&state), second = SeededRandom.splitMix(&state)
+        let slices = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(SIMD2<UInt64>(first, second), to: SIMD8<UInt16>.self))
+        return Float8(repeating: 0).replacing(with: scale, where: slices .< SIMD8<UInt32>(repeating: UInt32(threshold)))
+    }
+
+    /// Calls `body(column, multipliers)` for each group of eight columns of `row`, then
+    /// `tail(column, kept)` for the columns past the last whole group.
+    @inline(__always)
+    private func forEachGroup(row: Int, width: Int, _ body: (Int, Float8) -> Void, tail: (Int, Bool) -> Void) {
+        let scale = 1 / keep
+        var state = SeededRandom.mix(key &+ UInt64(row))
+        var column = 0
+        while column + 8 <= width {
+            body(column, multipliers8(&state, scale: scale))
+            column += 8
+        }
+        while column < width {
+            var bits = SeededRandom.splitMix(&state)
+            for _ in 0..<min(4, width - column) {
+                tail(column, bits & 0xFFFF < threshold)
+                bits >>= 16
+                column += 1
+            }
+        }
+    }
+
     /// out = inp ⊙ mask / keep over `rows` of a (rows, width) tensor.
     func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows: Range<Int>, width: Int) {
         let scale = 1 / keep
         for row in rows {
             let o = out + row * width, x = inp + row * width
-            forEachDecision(row: row, width: width) { c, kept in o[c] = kept ? x[c] * scale : 0 }
+            forEachGroup(row: row, width: width, { c, m in store8(load8(x + c) * m, o + c) },
+                         tail: { c, kept in o[c] = kept ? x[c] * scale : 0 })
         }
     }
 
@@ -120,7 +151,8 @@ struct DropoutMask {
         let scale = 1 / keep
         for row in rows {
             let d = dinp + row * width, g = dout + row * width
-            forEachDecision(row: row, width: width) { c, kept in if kept { d[c] += g[c] * scale } }
+            forEachGroup(row: row, width: width, { c, m in store8(load8(d + c) + load8(g + c) * m, d + c) },
+                         tail: { c, kept in if kept { d[c] += g[c] * scale } })
         }
     }
 }

@@ -39,7 +39,8 @@ func crossEntropyForward(
 }
 
 /// dlogits (rows.count, V) = dloss · (softmax(logits row) - onehot(target)) for the
-/// given rows of logits (N,V) (overwritten; rows without a target get zeros).
+/// given rows of logits (N,V) (overwritten; rows without a target get zeros). dlogits
+/// may be the logits buffer itself: each value is read once, then replaced.
 func crossEntropyBackward(
     dlogits: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, logsumexp: UnsafePointer<Float>,
     targets: UnsafePointer<Int32>, dloss: Float, rows: Range<Int>, V: Int
