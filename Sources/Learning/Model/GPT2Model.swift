@@ -380,15 +380,17 @@ public final class GPT2Model {
 extension GPT2Model {
     /// Floating-point operations of the matrix products of one forward and backward
     /// pass at (B,T), counted as this model computes them: in `.lora` mode no base
-    /// weight-gradient product and no input gradient below block 0; the full T×T
-    /// attention products (the causal mask is applied after them). Elementwise kernels
+    /// weight-gradient product and no input gradient below block 0; attention over
+    /// its causal blocks (5/8 of T×T when T ≥ 4). Elementwise kernels
     /// (LayerNorm, GELU, softmax) are not counted.
     public func trainingFLOPs(batchSize B: Int, sequenceLength T: Int) -> Double {
         let C = Double(config.channels), V = Double(config.vocabularySize), L = Double(config.layers)
-        let N = Double(B * T), t = Double(T), b = Double(B)
+        let N = Double(B * T), b = Double(B)
         let full = mode == .full
         let projections = 24 * N * C * C  // qkv 3C² + proj C² + fc 4C² + fcproj 4C², times 2
-        let attention = 4 * b * t * t * C  // per layer, forward: q·kᵀ and att·v
+        // Per layer, forward: q·kᵀ and att·v over the causal blocks' (query, key) pairs.
+        let pairs = Double(causalBlocks(T).reduce(0) { $0 + $1.count * $1.upperBound })
+        let attention = 4 * b * pairs * C
         var forward = L * (projections + attention) + 2 * N * C * V
         var backward = 2 * N * C * V + L * (projections + 2 * attention)
         if full {
