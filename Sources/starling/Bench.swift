@@ -17,9 +17,10 @@ struct Bench: ParsableCommand {
 
             Example:
               $ swift build -c release
+              $ .build/release/starling bench train
               $ .build/release/starling bench gossip
               $ .build/release/starling bench trust --shape tiny --candidates 8
             """,
-        subcommands: [BenchGossip.self, BenchTrust.self]
+        subcommands: [BenchTrain.self, BenchGossip.self, BenchTrust.self]
     )
 }

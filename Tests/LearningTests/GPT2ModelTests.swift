@@ -284,3 +284,19 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
         #expect(throws: GPT2Error.noAdapter) { try model.setAdapter(adapter) }
     }
 }
+
+@Suite struct GPT2LoadingInitTests {
+    @Test func modelMadeFromParametersEqualsTheSource() throws {
+        let source = GPT2Model(config: .tiny, lora: nil, seed: 20)
+        let tensors = Dictionary(uniqueKeysWithValues: source.namedParameters().map { ($0.name, $0) })
+        let model = try GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21, parameters: tensors)
+        #expect(model.namedParameters() == source.namedParameters())
+        #expect(model.adapter() == GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21).adapter())
+    }
+
+    @Test func modelFromIncompleteParametersIsAnError() {
+        #expect(throws: GPT2Error.missingTensor(name: "wte.weight")) {
+            try GPT2Model(config: .tiny, lora: nil, seed: 22, parameters: [:])
+        }
+    }
+}

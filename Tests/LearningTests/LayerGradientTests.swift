@@ -142,7 +142,7 @@ func forwardMatches(_ float: [Float], _ reference: [Double]) -> Bool {
 
     @Test(arguments: [false, true])
     func loraGradientsMatchFiniteDifferences(dropout: Bool) {
-        let (N, IN, OUT, r) = (3, 6, 5, 2)
+        let (N, IN, OUT, r) = (3, 11, 5, 2)  // 11 columns: a group of eight and a tail of three
         let scale: Float = 2
         let mask = dropout ? DropoutMask(seed: 7, stream: 3, keep: 0.7) : nil
         let x = testValues(N * IN, seed: 20), a = testValues(r * IN, seed: 21), b = testValues(OUT * r, seed: 22)
@@ -165,9 +165,18 @@ func forwardMatches(_ float: [Float], _ reference: [Double]) -> Bool {
 
     @Test func dropoutMaskKeepsAboutTheRequestedShare() {
         let mask = DropoutMask(seed: 1, stream: 2, keep: 0.9)
-        let kept = (0..<100_000).filter(mask.keeps).count
+        let (rows, width) = (100, 1000)
+        let ones = FloatBuffer([Float](repeating: 1, count: rows * width)), out = FloatBuffer(count: rows * width)
+        mask.apply(out: out.pointer, inp: ones.pointer, rows: 0..<rows, width: width)
+        let kept = out.array.filter { $0 != 0 }.count
         // Binomial(100000, 0.9): standard deviation ≈ 95, so ±1000 is over 10 sigma.
         #expect(abs(kept - 90_000) < 1000)
-        #expect((0..<1000).map(mask.keeps) == (0..<1000).map(mask.keeps))
+        #expect(out.array.allSatisfy { $0 == 0 || abs($0 - 1 / 0.9) < 1e-6 })
+        // The slow per-element query agrees with the row kernel.
+        #expect((0..<width).allSatisfy { (out.array[3 * width + $0] != 0) == mask.keeps(row: 3, column: $0) })
+        // Another stream draws another mask.
+        let other = FloatBuffer(count: rows * width)
+        DropoutMask(seed: 1, stream: 3, keep: 0.9).apply(out: other.pointer, inp: ones.pointer, rows: 0..<rows, width: width)
+        #expect(other.array != out.array)
     }
 }

@@ -95,7 +95,7 @@ enum Reference {
                      scale: Double, mask: DropoutMask?) -> [Double] {
         var xd = x
         if let mask {
-            for i in xd.indices { xd[i] = mask.keeps(i) ? x[i] / Double(mask.keep) : 0 }
+            for i in xd.indices { xd[i] = mask.keeps(row: i / IN, column: i % IN) ? x[i] / Double(mask.keep) : 0 }
         }
         var out = [Double](repeating: 0, count: N * OUT)
         for n in 0..<N {

@@ -25,7 +25,7 @@ final class Activations {
     let blocks: [Block]
     let encoded: Int  // (N,C)
     let lnf: Int, lnfMean: Int, lnfRstd: Int  // (N,C), (N), (N)
-    let logits: Int  // (N,V)
+    let logits: Int  // (N,V); backward overwrites them with their gradient
     let logsumexp: Int  // (N)
     let losses: Int  // (N)
 
@@ -35,8 +35,6 @@ final class Activations {
     let dFCH: Int  // (N,4C)
     let loraXD: Int  // (N,4C) dropped-out LoRA input
     let loraDH: Int  // (N,r)
-    let dLogits: Int  // (logitRowsPerChunk,V)
-    let logitRowsPerChunk: Int
 
     init(config: GPT2Config, rank: Int, B: Int, T: Int) {
         let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T
@@ -85,10 +83,6 @@ final class Activations {
         dFCH = take(N * 4 * C)
         loraXD = rank > 0 ? take(N * 4 * C) : 0
         loraDH = rank > 0 ? take(N * rank) : 0
-        // The (N,V) gradient of the logits is made a chunk of rows at a time, so that
-        // a 50k vocabulary does not need a second logits-sized buffer.
-        logitRowsPerChunk = max(1, min(N, (1 << 23) / V))
-        dLogits = take(logitRowsPerChunk * V)
         self.B = B
         self.T = T
         buffer = FloatBuffer(count: offset)

@@ -71,13 +71,28 @@ public final class GPT2Model {
     /// Counts training forwards; each one draws fresh dropout masks.
     private var dropoutStep: UInt64 = 0
     private var lastForwardTrained = false
+    /// Backward turns the logits into their gradient in place.
+    private var logitsHoldGradient = false
 
     /// Makes a model with GPT-2's initialisation drawn from `seed`: weights normal(0, 0.02),
     /// the two residual projections (`c_proj`) normal(0, 0.02 / sqrt(2L)), biases 0,
     /// LayerNorm weights 1. With `lora`, the model is in `.lora` mode: each A is
     /// Kaiming-uniform as PEFT draws it (bound 1 / sqrt(in)), each B is zero, so the
     /// initial model equals the base.
-    public init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64) {
+    public convenience init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64) {
+        self.init(config: config, lora: lora, seed: seed, randomBase: true)
+    }
+
+    /// Makes a model whose base parameters are `parameters` (Hugging Face names, as
+    /// `loadParameters` takes them), skipping the random draw of the base; the LoRA A
+    /// matrices are still drawn from `seed`.
+    /// - Throws: what `loadParameters` throws.
+    public convenience init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64, parameters: [String: NamedTensor]) throws {
+        self.init(config: config, lora: lora, seed: seed, randomBase: false)
+        try loadParameters(parameters)
+    }
+
+    private init(config: GPT2Config, lora: LoRAConfig?, seed: UInt64, randomBase: Bool) {
         precondition(lora.map { $0.rank > 0 && !$0.targets.isEmpty && $0.dropout >= 0 && $0.dropout < 1 } ?? true,
                      "LoRA needs a positive rank, at least one target and dropout in [0, 1)")
         self.config = config
@@ -87,7 +102,7 @@ public final class GPT2Model {
         parameters = FloatBuffer(count: parameterLayout.count)
         var random = SeededRandom(seed: seed)
         let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
-        for slot in parameterLayout.slots {
+        for slot in parameterLayout.slots where randomBase {
             let values = UnsafeMutableBufferPointer(start: parameters[slot.offset], count: slot.count)
             if slot.name.hasSuffix("ln_1.weight") || slot.name.hasSuffix("ln_2.weight") || slot.name == "ln_f.weight" {
                 values.update(repeating: 1)
@@ -144,6 +159,7 @@ public final class GPT2Model {
         let acts = activations(B: B, T: T)
         self.inputs = inputs
         self.targets = targets
+        logitsHoldGradient = false
         if training { dropoutStep &+= 1 }
         lastForwardTrained = training
         let p = parameters, layout = parameterLayout
@@ -192,9 +208,11 @@ public final class GPT2Model {
         return targetCount > 0 ? sum / Float(targetCount) : 0
     }
 
-    /// Calls `body` with the (B,T,V) logits of the last forward.
+    /// Calls `body` with the (B,T,V) logits of the last forward. Valid until the next
+    /// `backward()`, which overwrites them with their gradient.
     public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
         guard let acts = activations else { preconditionFailure("withLogits before any forward") }
+        precondition(!logitsHoldGradient, "withLogits after backward: the logits now hold their gradient")
         return body(UnsafeBufferPointer(start: acts[acts.logits], count: acts.B * acts.T * config.vocabularySize))
     }
 
@@ -234,32 +252,30 @@ public final class GPT2Model {
 
     /// Accumulates into the trainable gradients the gradient of `lossScale` times the
     /// mean loss of the last forward (which must have had targets). Gradient
-    /// accumulation over k micro-batches passes lossScale = 1/k.
+    /// accumulation over k micro-batches passes lossScale = 1/k. Runs once per forward.
     public func backward(lossScale: Float = 1) {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
+        precondition(!logitsHoldGradient, "backward twice after one forward")
         let C = config.channels, V = config.vocabularySize, NH = config.heads
         let B = acts.B, T = acts.T, N = B * T
         let p = parameters, layout = parameterLayout, g = parameterGradients
         let full = mode == .full
         let dloss = targetCount > 0 ? lossScale / Float(targetCount) : 0
 
-        // Output layer, a chunk of rows at a time:
+        // Output layer, in place over the logits as llm.c does (a second (N,V) buffer
+        // would cost 200 MB at GPT-2's vocabulary, and chunking it slows the products):
         // dlogits = dloss · (softmax - onehot); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf.
-        let dLNF = acts[acts.dLN], dLogits = acts[acts.dLogits]
+        let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
         targets.withUnsafeBufferPointer { t in
-            var start = 0
-            while start < N {
-                let rows = start..<min(N, start + acts.logitRowsPerChunk)
-                crossEntropyBackward(dlogits: dLogits, logits: acts[acts.logits], logsumexp: acts[acts.logsumexp],
-                                     targets: t.baseAddress!, dloss: dloss, rows: rows, V: V)
-                sgemm(transposeA: false, transposeB: false, m: rows.count, n: C, k: V, a: dLogits, lda: V,
-                      b: p[layout.wte], ldb: C, beta: 0, c: dLNF + rows.lowerBound * C, ldc: C)
-                if let g {
-                    sgemm(transposeA: true, transposeB: false, m: V, n: C, k: rows.count, a: dLogits, lda: V,
-                          b: acts[acts.lnf] + rows.lowerBound * C, ldb: C, beta: 1, c: g[layout.wte], ldc: C)
-                }
-                start = rows.upperBound
-            }
+            crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
+                                 targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+        }
+        logitsHoldGradient = true
+        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.wte], ldb: C,
+              beta: 0, c: dLNF, ldc: C)
+        if let g {
+            sgemm(transposeA: true, transposeB: false, m: V, n: C, k: N, a: dLogits, lda: V, b: acts[acts.lnf], ldb: C,
+                  beta: 1, c: g[layout.wte], ldc: C)
         }
         let lastResidual = acts[acts.blocks[config.layers - 1].residual3]
         // dStream holds the gradient of the current block's output.
@@ -358,5 +374,39 @@ public final class GPT2Model {
             count += targetCount
         }
         return count > 0 ? Float(total / Double(count)) : 0
+    }
+}
+
+extension GPT2Model {
+    /// Floating-point operations of the matrix products of one forward and backward
+    /// pass at (B,T), counted as this model computes them: in `.lora` mode no base
+    /// weight-gradient product and no input gradient below block 0; attention over
+    /// its causal blocks (5/8 of T×T when T ≥ 4). Elementwise kernels
+    /// (LayerNorm, GELU, softmax) are not counted.
+    public func trainingFLOPs(batchSize B: Int, sequenceLength T: Int) -> Double {
+        let C = Double(config.channels), V = Double(config.vocabularySize), L = Double(config.layers)
+        let N = Double(B * T), b = Double(B)
+        let full = mode == .full
+        let projections = 24 * N * C * C  // qkv 3C² + proj C² + fc 4C² + fcproj 4C², times 2
+        // Per layer, forward: q·kᵀ and att·v over the causal blocks' (query, key) pairs.
+        let pairs = Double(causalBlocks(T).reduce(0) { $0 + $1.count * $1.upperBound })
+        let attention = 4 * b * pairs * C
+        var forward = L * (projections + attention) + 2 * N * C * V
+        var backward = 2 * N * C * V + L * (projections + 2 * attention)
+        if full {
+            backward += 2 * N * C * V + L * projections  // dwte and every dW
+        } else {
+            backward -= 6 * N * C * C  // block 0's qkv input gradient is skipped
+        }
+        if let lora = loraConfig, let layout = loraLayout {
+            let r = Double(lora.rank)
+            for slot in layout.slots {
+                let i = Double(slot.inFeatures), o = Double(slot.outFeatures)
+                forward += 2 * N * r * (i + o)
+                backward += 4 * N * r * o + 2 * N * r * i  // dB, dh, dA
+                if slot.layer > 0 || slot.target != .attentionQKV { backward += 2 * N * r * i }  // dx
+            }
+        }
+        return forward + backward
     }
 }

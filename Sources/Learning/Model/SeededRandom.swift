@@ -67,24 +67,92 @@ public struct SeededRandom: RandomNumberGenerator {
     }
 }
 
-/// A dropout mask that is a pure function of (seed, stream, index): forward and
-/// backward regenerate the same mask without storing it, in any thread order.
+/// A dropout mask over a (rows, width) tensor that is a pure function of (seed,
+/// stream, row, column): forward and backward regenerate the same mask without storing
+/// it, in any thread order. Each row draws its own SplitMix64 stream, and every 64-bit
+/// draw decides four columns by comparing 16-bit slices with keep · 2¹⁶ (so the keep
+/// probability is rounded to a multiple of 2⁻¹⁶).
 struct DropoutMask {
-    let seed: UInt64
-    let stream: UInt64
     /// Probability of keeping a value.
     let keep: Float
+    private let key: UInt64
+    private let threshold: UInt64
 
-    /// Whether element `index` survives.
-    @inline(__always)
-    func keeps(_ index: Int) -> Bool {
-        let bits = SeededRandom.mix(seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15) &+ UInt64(index))
-        return Float(bits >> 40) * 0x1.0p-24 < keep
+    init(seed: UInt64, stream: UInt64, keep: Float) {
+        self.keep = keep
+        key = seed ^ SeededRandom.mix(stream &+ 0x9E37_79B9_7F4A_7C15)
+        threshold = UInt64((Double(keep) * 65536).rounded())
     }
 
-    /// out[i] = inp[i] · mask[i] / keep for i in `range` (indices into the whole tensor).
-    func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, range: Range<Int>) {
+    /// Calls `body(column, kept)` for the columns 0..<width of `row`, in order.
+    @inline(__always)
+    func forEachDecision(row: Int, width: Int, _ body: (Int, Bool) -> Void) {
+        var state = SeededRandom.mix(key &+ UInt64(row))
+        var column = 0
+        while column < width {
+            var bits = SeededRandom.splitMix(&state)
+            for _ in 0..<min(4, width - column) {
+                body(column, bits & 0xFFFF < threshold)
+                bits >>= 16
+                column += 1
+            }
+        }
+    }
+
+    /// Whether element (row, column) survives (slow; for checks).
+    func keeps(row: Int, column: Int) -> Bool {
+        var kept = false
+        forEachDecision(row: row, width: column + 1) { c, k in if c == column { kept = k } }
+        return kept
+    }
+
+    /// Multipliers (1/keep or 0) for the next eight columns: two draws, each split into
+    /// four 16-bit slices in the order `forEachDecision` uses them.
+    @inline(__always)
+    private func multipliers8(_ state: inout UInt64, scale: Float) -> Float8 {
+        let first = SeededRandom.splitMix(&state), second = SeededRandom.splitMix(&state)
+        let slices = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(SIMD2<UInt64>(first, second), to: SIMD8<UInt16>.self))
+        return Float8(repeating: 0).replacing(with: scale, where: slices .< SIMD8<UInt32>(repeating: UInt32(threshold)))
+    }
+
+    /// Calls `body(column, multipliers)` for each group of eight columns of `row`, then
+    /// `tail(column, kept)` for the columns past the last whole group.
+    @inline(__always)
+    private func forEachGroup(row: Int, width: Int, _ body: (Int, Float8) -> Void, tail: (Int, Bool) -> Void) {
         let scale = 1 / keep
-        for i in range { out[i] = keeps(i) ? inp[i] * scale : 0 }
+        var state = SeededRandom.mix(key &+ UInt64(row))
+        var column = 0
+        while column + 8 <= width {
+            body(column, multipliers8(&state, scale: scale))
+            column += 8
+        }
+        while column < width {
+            var bits = SeededRandom.splitMix(&state)
+            for _ in 0..<min(4, width - column) {
+                tail(column, bits & 0xFFFF < threshold)
+                bits >>= 16
+                column += 1
+            }
+        }
+    }
+
+    /// out = inp ⊙ mask / keep over `rows` of a (rows, width) tensor.
+    func apply(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows: Range<Int>, width: Int) {
+        let scale = 1 / keep
+        for row in rows {
+            let o = out + row * width, x = inp + row * width
+            forEachGroup(row: row, width: width, { c, m in store8(load8(x + c) * m, o + c) },
+                         tail: { c, kept in o[c] = kept ? x[c] * scale : 0 })
+        }
+    }
+
+    /// dinp += dout ⊙ mask / keep over `rows` of a (rows, width) tensor.
+    func accumulateGradient(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Range<Int>, width: Int) {
+        let scale = 1 / keep
+        for row in rows {
+            let d = dinp + row * width, g = dout + row * width
+            forEachGroup(row: row, width: width, { c, m in store8(load8(d + c) + load8(g + c) * m, d + c) },
+                         tail: { c, kept in if kept { d[c] += g[c] * scale } })
+        }
     }
 }

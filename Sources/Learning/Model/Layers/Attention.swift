@@ -1,10 +1,18 @@
 // Attention: causal multi-head self-attention over a fused qkv projection.
 //
 // Each (batch, head) pair is two GEMMs forward and four backward through sgemm,
-// reading q, k and v in place from the (B,T,3C) qkv tensor with row stride 3C. The
-// pairs are spread over the workers, each running single-threaded BLAS.
+// reading q, k and v in place from the (B,T,3C) qkv tensor with row stride 3C, cut
+// into causal blocks so that most of the masked upper triangle is never computed.
+// The pairs are spread over the workers, each running single-threaded BLAS.
 
 import Foundation
+
+/// The row blocks of the causal products: a block of query rows [r0, r1) only meets
+/// keys [0, r1), so four blocks skip 3/8 of each T×T product.
+func causalBlocks(_ T: Int) -> [Range<Int>] {
+    let count = min(4, T)
+    return (0..<count).map { (($0 * T) / count)..<((($0 + 1) * T) / count) }
+}
 
 /// out (B,T,C) = softmax(q kᵀ / sqrt(hs), causal) v per head, hs = C / NH.
 /// qkv is (B,T,3C) holding q | k | v, each split into NH heads of hs channels.
@@ -15,29 +23,34 @@ func attentionForward(
 ) {
     let hs = C / NH
     let scale = 1 / Float(hs).squareRoot()
+    let blocks = causalBlocks(T)
     forEachHead(B: B, NH: NH) { pairs, _ in
         for pair in pairs {
             let b = pair / NH, h = pair % NH
             let q = qkv + b * T * 3 * C + h * hs, k = q + C, v = q + 2 * C
-            let a = att + pair * T * T
-            // preatt (T,T) = scale · q (T,hs) · kᵀ (hs,T)
-            sgemm(transposeA: false, transposeB: true, m: T, n: T, k: hs, alpha: scale, a: q, lda: 3 * C, b: k, ldb: 3 * C, beta: 0, c: a, ldc: T)
-            for t1 in 0..<T {
-                let row = a + t1 * T
-                var maximum = -Float.infinity
-                for t2 in 0...t1 { maximum = max(maximum, row[t2]) }
-                var sum: Float = 0
-                for t2 in 0...t1 {
-                    let e = exp(row[t2] - maximum)
-                    row[t2] = e
-                    sum += e
+            let a = att + pair * T * T, o = out + b * T * C + h * hs
+            for rows in blocks {
+                // preatt[rows, 0..<r1] = scale · q[rows] (·,hs) · k[0..<r1]ᵀ (hs,r1)
+                sgemm(transposeA: false, transposeB: true, m: rows.count, n: rows.upperBound, k: hs, alpha: scale,
+                      a: q + rows.lowerBound * 3 * C, lda: 3 * C, b: k, ldb: 3 * C, beta: 0, c: a + rows.lowerBound * T, ldc: T)
+                for t1 in rows {
+                    let row = a + t1 * T
+                    var maximum = -Float.infinity
+                    for t2 in 0...t1 { maximum = max(maximum, row[t2]) }
+                    var sum: Float = 0
+                    for t2 in 0...t1 {
+                        let e = exp(row[t2] - maximum)
+                        row[t2] = e
+                        sum += e
+                    }
+                    let inverse = 1 / sum
+                    for t2 in 0...t1 { row[t2] *= inverse }
+                    for t2 in (t1 + 1)..<T { row[t2] = 0 }
                 }
-                let inverse = 1 / sum
-                for t2 in 0...t1 { row[t2] *= inverse }
-                for t2 in (t1 + 1)..<T { row[t2] = 0 }
+                // out[rows] (·,hs) = att[rows, 0..<r1] · v[0..<r1] (r1,hs)
+                sgemm(transposeA: false, transposeB: false, m: rows.count, n: hs, k: rows.upperBound,
+                      a: a + rows.lowerBound * T, lda: T, b: v, ldb: 3 * C, beta: 0, c: o + rows.lowerBound * C, ldc: C)
             }
-            // out (T,hs) = att (T,T) · v (T,hs)
-            sgemm(transposeA: false, transposeB: false, m: T, n: hs, k: T, a: a, lda: T, b: v, ldb: 3 * C, beta: 0, c: out + b * T * C + h * hs, ldc: C)
         }
     }
 }
@@ -50,6 +63,7 @@ func attentionBackward(
 ) {
     let hs = C / NH
     let scale = 1 / Float(hs).squareRoot()
+    let blocks = causalBlocks(T)
     forEachHead(B: B, NH: NH) { pairs, _ in
         let datt = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
         defer { datt.deallocate() }
@@ -59,20 +73,31 @@ func attentionBackward(
             let dq = dqkv + b * T * 3 * C + h * hs, dk = dq + C, dv = dq + 2 * C
             let a = att + pair * T * T
             let d = dout + b * T * C + h * hs
-            // datt (T,T) = dout (T,hs) · vᵀ ; dv (T,hs) = attᵀ (T,T) · dout (T,hs)
-            sgemm(transposeA: false, transposeB: true, m: T, n: T, k: hs, a: d, lda: C, b: v, ldb: 3 * C, beta: 0, c: datt, ldc: T)
-            sgemm(transposeA: true, transposeB: false, m: T, n: hs, k: T, a: a, lda: T, b: d, ldb: C, beta: 0, c: dv, ldc: 3 * C)
-            // Softmax backward, in place: dpreatt = scale · att ⊙ (datt - Σ att ⊙ datt).
-            for t1 in 0..<T {
-                let p = a + t1 * T, g = datt + t1 * T
-                var dot: Float = 0
-                for t2 in 0...t1 { dot += p[t2] * g[t2] }
-                for t2 in 0...t1 { g[t2] = scale * p[t2] * (g[t2] - dot) }
-                for t2 in (t1 + 1)..<T { g[t2] = 0 }
+            for rows in blocks {
+                // datt[rows, 0..<r1] = dout[rows] (·,hs) · v[0..<r1]ᵀ
+                sgemm(transposeA: false, transposeB: true, m: rows.count, n: rows.upperBound, k: hs,
+                      a: d + rows.lowerBound * C, lda: C, b: v, ldb: 3 * C, beta: 0, c: datt + rows.lowerBound * T, ldc: T)
+                // Softmax backward, in place: dpreatt = scale · att ⊙ (datt - Σ att ⊙ datt).
+                for t1 in rows {
+                    let p = a + t1 * T, g = datt + t1 * T
+                    var dot: Float = 0
+                    for t2 in 0...t1 { dot += p[t2] * g[t2] }
+                    for t2 in 0...t1 { g[t2] = scale * p[t2] * (g[t2] - dot) }
+                    for t2 in (t1 + 1)..<T { g[t2] = 0 }
+                }
+                // dq[rows] = dpreatt[rows, 0..<r1] · k[0..<r1]
+                sgemm(transposeA: false, transposeB: false, m: rows.count, n: hs, k: rows.upperBound,
+                      a: datt + rows.lowerBound * T, lda: T, b: k, ldb: 3 * C, beta: 0, c: dq + rows.lowerBound * 3 * C, ldc: 3 * C)
             }
-            // dq (T,hs) = dpreatt · k ; dk (T,hs) = dpreattᵀ · q
-            sgemm(transposeA: false, transposeB: false, m: T, n: hs, k: T, a: datt, lda: T, b: k, ldb: 3 * C, beta: 0, c: dq, ldc: 3 * C)
-            sgemm(transposeA: true, transposeB: false, m: T, n: hs, k: T, a: datt, lda: T, b: q, ldb: 3 * C, beta: 0, c: dk, ldc: 3 * C)
+            for keys in blocks {
+                // Keys [c0, c1) are seen by query rows [c0, T) only:
+                // dv[keys] = att[c0..<T, keys]ᵀ · dout[c0..<T]; dk[keys] = dpreatt[c0..<T, keys]ᵀ · q[c0..<T]
+                let c0 = keys.lowerBound, seen = T - c0
+                sgemm(transposeA: true, transposeB: false, m: keys.count, n: hs, k: seen, a: a + c0 * T + c0, lda: T,
+                      b: d + c0 * C, ldb: C, beta: 0, c: dv + c0 * 3 * C, ldc: 3 * C)
+                sgemm(transposeA: true, transposeB: false, m: keys.count, n: hs, k: seen, a: datt + c0 * T + c0, lda: T,
+                      b: q + c0 * 3 * C, ldb: 3 * C, beta: 0, c: dk + c0 * 3 * C, ldc: 3 * C)
+            }
         }
     }
 }

@@ -12,11 +12,25 @@ func crossEntropyForward(
     Parallel.forRanges(N, costPerItem: 12 * V) { rows in
         for row in rows {
             let l = logits + row * V
-            var maximum = -Float.infinity
-            for i in 0..<V { maximum = max(maximum, l[i]) }
-            var sum: Float = 0
-            for i in 0..<V { sum += exp(l[i] - maximum) }
-            let lse = maximum + log(sum)
+            var maximum8 = Float8(repeating: -.infinity)
+            var i = 0
+            while i + 8 <= V {
+                maximum8 = pointwiseMax(maximum8, load8(l + i))
+                i += 8
+            }
+            if i < V { maximum8 = pointwiseMax(maximum8, loadPartial(l + i, count: V - i, padding: -.infinity)) }
+            let maximum = maximum8.max()
+            var sum8 = Float8()
+            i = 0
+            while i + 8 <= V {
+                sum8 += exp8(load8(l + i) - maximum)
+                i += 8
+            }
+            if i < V {
+                let tail = exp8(loadPartial(l + i, count: V - i) - maximum)
+                for lane in 0..<(V - i) { sum8[lane] += tail[lane] }
+            }
+            let lse = maximum + log(sum8.sum())
             logsumexp[row] = lse
             let target = Int(targets[row])
             losses[row] = target >= 0 ? lse - l[target] : 0
@@ -25,7 +39,8 @@ func crossEntropyForward(
 }
 
 /// dlogits (rows.count, V) = dloss · (softmax(logits row) - onehot(target)) for the
-/// given rows of logits (N,V) (overwritten; rows without a target get zeros).
+/// given rows of logits (N,V) (overwritten; rows without a target get zeros). dlogits
+/// may be the logits buffer itself: each value is read once, then replaced.
 func crossEntropyBackward(
     dlogits: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, logsumexp: UnsafePointer<Float>,
     targets: UnsafePointer<Int32>, dloss: Float, rows: Range<Int>, V: Int
@@ -40,7 +55,7 @@ func crossEntropyBackward(
                 continue
             }
             let lse = logsumexp[row]
-            for i in 0..<V { d[i] = dloss * exp(l[i] - lse) }
+            map8(count: V, { _, x in dloss * exp8(x - lse) }, inp: l, out: d)
             d[target] -= dloss
         }
     }

@@ -11,9 +11,7 @@ func loraForward(
 ) {
     var x = inp
     if let mask {
-        Parallel.forRanges(N, costPerItem: 8 * IN) { rows in
-            mask.apply(out: xd, inp: inp, range: (rows.lowerBound * IN)..<(rows.upperBound * IN))
-        }
+        Parallel.forRanges(N, costPerItem: 4 * IN) { rows in mask.apply(out: xd, inp: inp, rows: rows, width: IN) }
         x = UnsafePointer(xd)
     }
     sgemm(transposeA: false, transposeB: true, m: N, n: r, k: IN, a: x, lda: IN, b: A, ldb: IN, beta: 0, c: h, ldc: r)
@@ -34,9 +32,7 @@ func loraBackward(
     sgemm(transposeA: false, transposeB: false, m: N, n: r, k: OUT, alpha: scale, a: dout, lda: OUT, b: B, ldb: r, beta: 0, c: dh, ldc: r)
     var x = inp
     if let mask {
-        Parallel.forRanges(N, costPerItem: 8 * IN) { rows in
-            mask.apply(out: xd, inp: inp, range: (rows.lowerBound * IN)..<(rows.upperBound * IN))
-        }
+        Parallel.forRanges(N, costPerItem: 4 * IN) { rows in mask.apply(out: xd, inp: inp, rows: rows, width: IN) }
         x = UnsafePointer(xd)
     }
     sgemm(transposeA: true, transposeB: false, m: r, n: IN, k: N, a: dh, lda: r, b: x, ldb: IN, beta: 1, c: dA, ldc: IN)
@@ -47,10 +43,5 @@ func loraBackward(
     }
     // dxd (N,IN) = dh · A into the scratch, then through the mask.
     sgemm(transposeA: false, transposeB: false, m: N, n: IN, k: r, a: dh, lda: r, b: A, ldb: IN, beta: 0, c: xd, ldc: IN)
-    let inverseKeep = 1 / mask.keep
-    Parallel.forRanges(N, costPerItem: 8 * IN) { rows in
-        for i in (rows.lowerBound * IN)..<(rows.upperBound * IN) where mask.keeps(i) {
-            dinp[i] += xd[i] * inverseKeep
-        }
-    }
+    Parallel.forRanges(N, costPerItem: 4 * IN) { rows in mask.accumulateGradient(dinp: dinp, dout: xd, rows: rows, width: IN) }
 }
