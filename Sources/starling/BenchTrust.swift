@@ -71,7 +71,7 @@ struct BenchTrust: ParsableCommand {
 
     func run() throws {
         global.bootstrapLogging()
-        BLAS.setThreads(threads)
+        Parallel.setThreads(threads)
         let shapes: [(name: String, layers: Int, width: Int)] = switch shape {
         case .paper: [("paper", 12, 768)]
         case .tiny: [("tiny", 2, 64)]

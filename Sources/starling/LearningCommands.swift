@@ -79,7 +79,7 @@ struct TrainingOptions: ParsableArguments {
     /// Trains `model` on the train split, evaluating and calling `save` every
     /// `checkpointEvery` steps and at the end, with a progress line on standard error.
     func train(_ model: GPT2Model, tokenizer: any Tokenizer, save: (Int) throws -> Void) throws {
-        BLAS.setThreads(threads)
+        Parallel.setThreads(threads)
         let splits: DatasetSplits
         do {
             splits = try TextDataset.load(from: text, tokenizer: tokenizer).split(sequenceLength: sequenceLength, seed: seed)

@@ -37,7 +37,7 @@ struct NodeCommand: ParsableCommand {
 
     func run() throws {
         global.bootstrapLogging()
-        BLAS.setThreads(threads)
+        Parallel.setThreads(threads)
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
         guard let index = t.index(of: name) else {

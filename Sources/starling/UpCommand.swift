@@ -105,7 +105,7 @@ struct UpCommand: ParsableCommand {
 
     /// One thread per node, all over inproc:// in one shared context.
     func runInProcess(_ t: Topology, threads: Int, stop: StopRequest, interactive: Bool) throws -> [String] {
-        BLAS.setThreads(1)
+        Parallel.setThreads(1)
         let context = try ZMQContext(ioThreads: 2)
         let endpoints = t.nodes.map { "inproc://starling/\(t.name)/\($0.name)" }
         let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }

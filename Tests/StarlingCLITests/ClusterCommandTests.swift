@@ -128,24 +128,28 @@ func clusterTopology(name: String, names: [String], sources: [String], settings:
 
         var generator = SystemRandomNumberGenerator()
         var kills = 0
+        var lastCommitted = 0
         let deadline = Date().addingTimeInterval(240)
         while kills < 4 && victim.isRunning && Date() < deadline {
-            usleep(UInt32.random(in: 400_000...1_500_000, using: &generator))
+            // Kill at a random moment after the victim has committed a new round, so each
+            // restart has progress to resume from, however slow the machine.
+            while try victim.isRunning && Date() < deadline && committedRound(state) <= lastCommitted { usleep(20_000) }
+            usleep(UInt32.random(in: 0...800_000, using: &generator))
             guard victim.isRunning else { break }
             kill(victim.processIdentifier, SIGKILL)
             victim.waitUntilExit()
             kills += 1
             // Every state file parses, and the histories agree with the committed round.
             let committed = try committedRound(state)
+            #expect(committed > lastCommitted)
+            lastCommitted = committed
             let metrics = try lines(state + "/metrics.jsonl")
-            #expect(metrics.filter { $0.contains("\"round\":\(committed),") }.count == (committed > 0 ? 1 : 0))
+            #expect(metrics.filter { $0.contains("\"round\":\(committed),") }.count == 1)
             for line in metrics { _ = try JSONSerialization.jsonObject(with: Data(line.utf8)) }
             for line in try lines(state + "/trust.jsonl") { _ = try JSONSerialization.jsonObject(with: Data(line.utf8)) }
-            if committed > 0 {
-                let checkpoint = String(format: "%@/checkpoints/round-%06d", state, committed)
-                #expect(FileManager.default.fileExists(atPath: checkpoint + "/adapter_model.safetensors"))
-                #expect(FileManager.default.fileExists(atPath: checkpoint + "/optimizer.safetensors"))
-            }
+            let checkpoint = String(format: "%@/checkpoints/round-%06d", state, committed)
+            #expect(FileManager.default.fileExists(atPath: checkpoint + "/adapter_model.safetensors"))
+            #expect(FileManager.default.fileExists(atPath: checkpoint + "/optimizer.safetensors"))
             victim = try start("victim")
         }
         #expect(kills >= 2, "the victim finished before it could be killed twice")
@@ -161,8 +165,10 @@ func clusterTopology(name: String, names: [String], sources: [String], settings:
             return object["round"] as! Int
         }
         #expect(completed == Array(1...rounds))
+        // Each restart said where it resumed: right after the round committed before its kill.
         let log = try String(contentsOfFile: "\(dir)/victim.log", encoding: .utf8)
-        #expect(log.contains("resumed"))
+        let resumed = log.split(separator: "\n").filter { $0.contains("resumed") }
+        #expect(resumed.count == kills, "\(resumed)")
     }
 
     func lines(_ path: String) throws -> [String] {
