@@ -1,6 +1,8 @@
 // The reference batches of the `prediction` strategy: the same token windows on every
 // node that holds the same reference text, so that their models' predictions compare.
 
+import Learning
+
 /// Token windows cut from a shared reference sequence by a seeded generator.
 ///
 /// Every node derives them itself, identically: given the same seed, token sequence and
@@ -54,7 +56,7 @@ public struct ReferenceBatches: Sendable, Equatable {
         guard tokens.count >= sequenceLength + 1 else {
             throw .tooFewTokens(have: tokens.count, need: sequenceLength + 1)
         }
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         let starts = UInt64(tokens.count - sequenceLength)
         var batches: [Batch] = []
         for _ in 0..<count {
@@ -69,31 +71,5 @@ public struct ReferenceBatches: Sendable, Equatable {
             batches.append(Batch(inputs: inputs, targets: targets))
         }
         return ReferenceBatches(seed: seed, batchSize: batchSize, sequenceLength: sequenceLength, batches: batches)
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and fully specified, so every node
-/// draws the same numbers.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in 0 ..< bound by rejection, so no value is favoured.
-    mutating func uniform(below bound: UInt64) -> UInt64 {
-        precondition(bound > 0)
-        let threshold = (0 &- bound) % bound
-        while true {
-            let x = next()
-            if x >= threshold { return x % bound }
-        }
     }
 }

@@ -77,11 +77,11 @@ struct BenchTrust: ParsableCommand {
         case .tiny: [("tiny", 2, 64)]
         case .all: [("tiny", 2, 64), ("paper", 12, 768)]
         }
-        var random = Xorshift(seed: 0x5EED)
+        var random = SeededGenerator(seed: 0x5EED)
         for s in shapes {
             let maxCount = candidateCounts!.max()!
             let adapters = (0..<maxCount).map { _ in
-                Self.gpt2Adapter(layers: s.layers, width: s.width, rank: 4) { random.nextFloat() * 0.02 }
+                Self.gpt2Adapter(layers: s.layers, width: s.width, rank: 4) { random.nextSignedUnitFloat() * 0.02 }
             }
             var modelEvaluators: [String: ModelEvaluator] = [:]
             if modelRepeats > 0 {
@@ -124,10 +124,10 @@ struct BenchTrust: ParsableCommand {
 
     /// Times the model-free half of the prediction strategy at GPT-2's vocabulary: picking
     /// each position's top k of V logits, and the distance between two such selections.
-    private func benchPrediction(random: inout Xorshift) throws {
+    private func benchPrediction(random: inout SeededGenerator) throws {
         let vocabulary = 50257, positions = 256, k = TrustConfig.defaultLogitsTopK
-        let a = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
-        let b = (0..<(vocabulary * positions)).map { _ in random.nextFloat() * 8 }
+        let a = (0..<(vocabulary * positions)).map { _ in random.nextSignedUnitFloat() * 8 }
+        let b = (0..<(vocabulary * positions)).map { _ in random.nextSignedUnitFloat() * 8 }
         var topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k)
         let selectTimes = (0..<repeats).map { _ in
             milliseconds { topA = TopKLogits(logits: a, vocabularySize: vocabulary, k: k) }
@@ -200,7 +200,7 @@ struct BenchTrust: ParsableCommand {
     /// A model of the shape with rank-4 LoRA on all four projections (random base), and
     /// one random batch serving as both trust batch and reference batch: `tiny` is width
     /// 64, 2 layers, vocabulary 256, sequences of 64; `paper` is GPT-2 124M with sequences of 256.
-    static func evaluator(shape: String, batch: Int, random: inout Xorshift) -> ModelEvaluator {
+    static func evaluator(shape: String, batch: Int, random: inout SeededGenerator) -> ModelEvaluator {
         let (config, sequence) = shape == "paper"
             ? (GPT2Config.gpt2Small, 256)
             : (GPT2Config(layers: 2, heads: 2, channels: 64, maxSequenceLength: 64, vocabularySize: 256), 64)
@@ -208,24 +208,11 @@ struct BenchTrust: ParsableCommand {
         let scale = Float(config.vocabularySize - 1)
         var inputs: [Int32] = [], targets: [Int32] = []
         for _ in 0..<batch {
-            let window: [Int32] = (0...sequence).map { _ in Int32(abs(random.nextFloat()) * scale) }
+            let window: [Int32] = (0...sequence).map { _ in Int32(abs(random.nextSignedUnitFloat()) * scale) }
             inputs += window.dropLast()
             targets += window.dropFirst()
         }
         let batches = [TokenBatch(inputs: inputs, targets: targets, batchSize: batch, sequenceLength: sequence)]
         return ModelEvaluator(model: model, trustBatches: batches, referenceBatches: batches)
-    }
-
-    /// xorshift64*: quick filler values for benchmark adapters.
-    struct Xorshift {
-        var state: UInt64
-        init(seed: UInt64) { state = seed | 1 }
-        mutating func nextFloat() -> Float {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            let x = state &* 0x2545_F491_4F6C_DD1D
-            return Float(x >> 40) / Float(1 << 23) - 1
-        }
     }
 }

@@ -135,7 +135,7 @@ final class BigramModel: CandidateEvaluator {
 /// Text from a Markov chain: after token t comes t + `shift` (mod V) with probability
 /// 0.85, otherwise a uniformly drawn token.
 func chainText(shift: Int, count: Int, seed: UInt64) -> [Int32] {
-    var g = SplitMix64(seed: seed)
+    var g = SeededGenerator(seed: seed)
     var t = Int(g.uniform(below: UInt64(BigramModel.vocabulary)))
     var out: [Int32] = []
     for _ in 0..<count {

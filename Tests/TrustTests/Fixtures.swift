@@ -49,7 +49,7 @@ func gpt2Adapter(layers: Int, width: Int, rank: Int, fill: (Int) -> Float) -> Lo
 
 /// A deterministic pseudo-random value in [-1, 1) for index `i` and stream `seed`.
 func noise(_ i: Int, seed: UInt64) -> Float {
-    var g = SplitMix64(seed: seed &+ UInt64(i) &* 0x2545_F491_4F6C_DD1D)
+    var g = SeededGenerator(seed: seed &+ UInt64(i) &* 0x2545_F491_4F6C_DD1D)
     return Float(g.next() >> 40) / Float(1 << 23) - 1
 }
 

@@ -1,12 +1,13 @@
 // Every node derives the same reference batches from the same seed and text.
 
+import Learning
 import Testing
 
 @testable import Trust
 
 @Suite struct ReferenceBatchesTests {
     @Test func splitMix64MatchesItsPublishedSequence() {
-        var g = SplitMix64(seed: 0)
+        var g = SeededGenerator(seed: 0)
         #expect(g.next() == 0xE220_A839_7B1D_CDAF)
         #expect(g.next() == 0x6E78_9E6A_A1B9_65F4)
         #expect(g.next() == 0x06C4_5D18_8009_454F)
@@ -27,7 +28,7 @@ import Testing
 
     @Test func rejectionSamplingFollowsTheSpecification() {
         // m = 10: draws below 2⁶⁴ mod 10 = 6 are rejected; the independent reference gives 7, 4, 6.
-        var g = SplitMix64(seed: 7)
+        var g = SeededGenerator(seed: 7)
         #expect([g.uniform(below: 10), g.uniform(below: 10), g.uniform(below: 10)] == [7, 4, 6])
     }
 

@@ -16,15 +16,27 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
-    /// A uniform integer in `0..<bound` (bound > 0), by rejection so there is no bias.
+    /// A uniform integer in `0..<bound` (bound > 0), by rejection so there is no bias:
+    /// draws x until x ≥ (2⁶⁴ − bound) mod bound, then returns x mod bound. Reference
+    /// batches are specified with this rule, so other implementations can repeat it.
+    public mutating func uniform(below bound: UInt64) -> UInt64 {
+        precondition(bound > 0, "bound must be positive")
+        let threshold = (0 &- bound) % bound
+        while true {
+            let x = next()
+            if x >= threshold { return x % bound }
+        }
+    }
+
+    /// A uniform integer in `0..<bound` (bound > 0).
     public mutating func uniform(below bound: Int) -> Int {
         precondition(bound > 0, "bound must be positive")
-        let range = UInt64(bound)
-        let limit = UInt64.max - UInt64.max % range
-        while true {
-            let draw = next()
-            if draw < limit { return Int(draw % range) }
-        }
+        return Int(uniform(below: UInt64(bound)))
+    }
+
+    /// A uniform Float in [-1, 1) with 24 random bits.
+    public mutating func nextSignedUnitFloat() -> Float {
+        Float(Int64(bitPattern: next()) >> 40) / Float(1 << 23)
     }
 
     /// Shuffles `items` in place (Fisher–Yates, from the back).

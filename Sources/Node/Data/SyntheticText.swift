@@ -6,20 +6,6 @@ import Learning
 // node's text is a mixture of sources by its row of the mixture matrix, deterministic
 // given the seed: the default data of the demo and the tests, with the oracle known.
 
-/// A deterministic 64-bit generator (SplitMix64): small, fast and reproducible on
-/// every platform, unlike the system generator.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A kind of text.
 public enum TextSource: String, Sendable, CaseIterable, Codable {
     /// English-like sentences about places and weather.
@@ -85,7 +71,7 @@ public enum SyntheticText {
         sources: [TextSource], mixture: [Double], byteCount: Int, seed: UInt64, nodeIndex: Int
     ) -> String {
         precondition(sources.count == mixture.count && !sources.isEmpty, "one mixture entry per source")
-        var g = SplitMix64(seed: seed &* 0x100_0000_01B3 &+ UInt64(nodeIndex) &+ 1)
+        var g = SeededGenerator(seed: seed &* 0x100_0000_01B3 &+ UInt64(nodeIndex) &+ 1)
         let total = mixture.reduce(0, +)
         var out = ""
         out.reserveCapacity(byteCount + 128)
