@@ -66,10 +66,22 @@ func parseXML(_ text: String) -> (error: Error?, elements: [(String, [String: St
         #expect(abs(local.standardDeviation - (42.0 / 18).squareRoot()) < 1e-12)
         let validation = summary.perplexity(strategy: "validation", setting: .specific)
         #expect(validation.mean == 4 && validation.standardDeviation == 1)
+        let shares = summary.trustShares(strategy: "local", setting: .specific)
+        #expect(shares.own == 1 && shares.groupPeers == 0 && shares.others == 0)
         let table = summary.markdown()
-        #expect(table.contains("| `local` | 7.333 ± 1.528 |  | "))
+        #expect(table.contains("| `local` | 7.333 ± 1.528 |  | – | 1.00 / 0.00 / 0.00 |"))
         // (4 / (22/3) − 1) = −45.45…%.
         #expect(table.contains("| `validation` | 4.000 ± 1.000 | -45.5% |"))
+    }
+
+    @Test func trustSharesSplitEachRowIntoSelfGroupPeersAndOthers() {
+        var run = runResult("validation", .specific, seed: 1, [5, 5, 5])
+        run.graph.weights = [[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5]]
+        let plan = ExperimentPlan(strategies: ["validation"], settings: [.specific], seeds: [1], bytesPerNode: 1000)
+        let t = ExperimentSummary(plan: plan, results: [run], groups: [[0, 1], [2]]).trustShares(strategy: "validation", setting: .specific)
+        #expect(abs(t.own - 1.6 / 3) < 1e-12)
+        #expect(abs(t.groupPeers - 0.4 / 3) < 1e-12)
+        #expect(abs(t.others - 1.0 / 3) < 1e-12)
     }
 
     @Test func csvHasOneRowPerNodeOfEveryRun() {

@@ -53,11 +53,13 @@ import Testing
         #expect(Set(csv.dropFirst().map { $0.split(separator: ",")[4] }) == ["ann", "ben", "cat"])
 
         let md = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
-        #expect(md.contains("| strategy | specific: test ppl | vs local | vs fedavg | in-group trust |"))
+        #expect(md.contains("| strategy | specific: test ppl | vs local | vs fedavg | trust self / group / others |"))
         #expect(md.contains("| `local` | "))
         #expect(md.contains("| `validation:temperature=0.1` | "))
         #expect(md.contains("specific: ann [1, 0]; ben [1, 0]; cat [0, 1]"))
         #expect(r.out.contains("| `local` | "))
+        // local keeps all its weight: on itself, none on its group peer or the other node.
+        #expect(md.contains(" | 1.00 / 0.00 / 0.00 |"))
 
         for name in ["trust-local.svg", "trust-validation_temperature=0.1.svg"] {
             let svg = try Data(contentsOf: URL(fileURLWithPath: out + "/" + name))

@@ -106,6 +106,9 @@ public final class Experiment {
             if i < keys.count { t.nodes[i].publicKey = keys[i].publicKey.description }
             var s = t.nodes[i].settings
             s.trust = key.strategy
+            // The strategy string alone sets the temperature (1 unless it names one), so a
+            // topology's `temperature` does not change what a strategy name means here.
+            s.temperature = 1
             s.seed = key.seed
             s.rounds = plan.rounds
             s.warmupRounds = plan.warmupRounds

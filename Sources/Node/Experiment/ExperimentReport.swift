@@ -54,8 +54,9 @@ extension ExperimentSummary {
         for setting in plan.settings { s += "- \(setting.rawValue): \(rows(setting))\n" }
         s += "\nTest perplexity after the last round: the mean over nodes for each seed, then the mean ± standard "
             + "deviation of those per-seed means over the seeds. \"vs local\" and \"vs fedavg\" are the change of the "
-            + "mean from those references (negative is better). \"in-group trust\" is the mean weight a node puts on "
-            + "the nodes of its own source group (itself included) in the last round.\n\n"
+            + "mean from those references (negative is better). \"trust self / group / others\" splits a node's trust "
+            + "row of the last round into the weight on itself, on the other nodes of its source group, and on the rest "
+            + "(mean over nodes and seeds).\n\n"
         s += markdown()
         if let seed = plan.seeds.first {
             s += "\nTrust heatmaps (specific setting, seed \(seed), last round): "

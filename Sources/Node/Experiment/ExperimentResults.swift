@@ -70,9 +70,20 @@ public struct ExperimentSummary: Sendable {
         Statistic(mainRuns(strategy, setting).map(\.meanPerplexity))
     }
 
-    /// Mean over seeds of the weight a node puts on its own source group (itself included).
-    public func inGroupTrust(strategy: String, setting: ExperimentSetting) -> Statistic {
-        Statistic(mainRuns(strategy, setting).map { $0.graph.groupWeights(groups: groups).inGroup })
+    /// Where the trust goes, averaged over nodes and seeds: the weight a node keeps on
+    /// itself, the weight on the other members of its source group, and on all others.
+    public func trustShares(strategy: String, setting: ExperimentSetting) -> (own: Double, groupPeers: Double, others: Double) {
+        var group: [Int: Int] = [:]
+        for (g, members) in groups.enumerated() { for i in members { group[i] = g } }
+        var own: [Double] = [], peers: [Double] = [], others: [Double] = []
+        for run in mainRuns(strategy, setting) {
+            for (i, row) in run.graph.weights.enumerated() where run.graph.rounds[i] != nil {
+                own.append(row[i])
+                peers.append(row.indices.filter { $0 != i && group[$0] == group[i] }.reduce(0) { $0 + row[$1] })
+                others.append(row.indices.filter { group[$0] != group[i] }.reduce(0) { $0 + row[$1] })
+            }
+        }
+        return (Statistic(own).mean, Statistic(peers).mean, Statistic(others).mean)
     }
 
     /// Mean test perplexity over nodes at each sweep size, for one strategy (first seed,
@@ -101,11 +112,11 @@ public struct ExperimentSummary: Sendable {
     }
 
     /// Strategy × setting: mean test perplexity ± deviation over seeds, the change from
-    /// `local` and from `fedavg` (when they were run), and the in-group trust.
+    /// `local` and from `fedavg` (when they were run), and where the trust went.
     public func markdown() -> String {
         let settings = plan.settings
         var header = ["strategy"]
-        for s in settings { header += ["\(s.rawValue): test ppl", "vs local", "vs fedavg", "in-group trust"] }
+        for s in settings { header += ["\(s.rawValue): test ppl", "vs local", "vs fedavg", "trust self / group / others"] }
         var lines = ["| " + header.joined(separator: " | ") + " |", "|" + header.enumerated().map { $0.offset == 0 ? "---" : "---:" }.joined(separator: "|") + "|"]
         func change(_ a: Statistic, _ reference: String, _ s: ExperimentSetting) -> String {
             guard plan.strategies.contains(reference) else { return "–" }
@@ -124,7 +135,8 @@ public struct ExperimentSummary: Sendable {
                 cells.append(String(format: "%.3f ± %.3f", p.mean, p.standardDeviation))
                 cells.append(strategy == "local" ? "" : change(p, "local", s))
                 cells.append(strategy == "fedavg" ? "" : change(p, "fedavg", s))
-                cells.append(String(format: "%.2f", inGroupTrust(strategy: strategy, setting: s).mean))
+                let t = trustShares(strategy: strategy, setting: s)
+                cells.append(String(format: "%.2f / %.2f / %.2f", t.own, t.groupPeers, t.others))
             }
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
@@ -145,7 +157,7 @@ public struct ExperimentSummary: Sendable {
     /// The sweep as a line plot: one series per strategy.
     public func sweepPlot(title: String) -> LinePlot {
         LinePlot(
-            title: title, xLabel: "tokens of text per node (log scale)", yLabel: "mean test perplexity",
+            title: title, xLabel: "training tokens per node (log scale)", yLabel: "mean test perplexity",
             series: plan.strategies.map { s in
                 LinePlot.Series(name: s, points: sweep(strategy: s).map { (Double($0.bytes), $0.perplexity) })
             }, logarithmicX: true)
