@@ -20,7 +20,7 @@ struct Starling: ParsableCommand {
               $ starling keygen --out state/alice
             """,
         version: version,
-        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, Bench.self, GossipPeer.self, BenchSink.self]
+        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, GossipPeer.self, BenchSink.self]
     )
 }
 

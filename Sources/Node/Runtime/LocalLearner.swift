@@ -112,14 +112,27 @@ public final class LocalLearner {
     }
 
     /// `random:tiny` (GPT2Config.tiny, initialised from the topology's seed, so every node
-    /// holds the same base) or a Hugging Face-layout folder.
+    /// holds the same base), `random:gpt2` (GPT2Config.gpt2Small, likewise) or a Hugging
+    /// Face-layout folder.
     /// `lora` nil makes a model without adapters (every parameter trainable).
     public static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int, lora: LoRAConfig?) throws -> GPT2Model {
         if settings.baseModel.hasPrefix("random:") {
             let shape = settings.baseModel.dropFirst("random:".count)
-            guard shape == "tiny" else { throw LearnerError.baseModel("unknown random shape \"\(shape)\" (known: tiny)") }
-            var config = GPT2Config.tiny
-            config.vocabularySize = vocabularySize
+            var config: GPT2Config
+            switch shape {
+            case "tiny":
+                config = GPT2Config.tiny
+                config.vocabularySize = vocabularySize
+            case "gpt2":
+                // The GPT-2 124M shape, for measuring a node at full size; its vocabulary
+                // of 50257 holds any tokenizer used here (bytes: 256, GPT-2 BPE: 50257).
+                config = GPT2Config.gpt2Small
+                guard config.vocabularySize >= vocabularySize else {
+                    throw LearnerError.baseModel("the tokenizer's \(vocabularySize) ids exceed GPT-2's vocabulary of \(config.vocabularySize)")
+                }
+            default:
+                throw LearnerError.baseModel("unknown random shape \"\(shape)\" (known: tiny, gpt2)")
+            }
             return GPT2Model(config: config, lora: lora, seed: settings.seed)
         }
         let folder = settings.baseModel.hasPrefix("/") ? settings.baseModel

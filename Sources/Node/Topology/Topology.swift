@@ -7,7 +7,8 @@ import Learning
 /// The settings every node uses unless its own entry overrides them.
 public struct NodeSettings: Sendable, Equatable, Codable {
     /// A Hugging Face-layout model folder (model.safetensors + config.json), relative to
-    /// the topology file, or `random:tiny` for a randomly initialised tiny model shared by seed.
+    /// the topology file, or `random:tiny` / `random:gpt2` for a randomly initialised tiny or
+    /// GPT-2 124M-shaped model shared by seed.
     public var baseModel: String = "random:tiny"
     /// `bytes`, or a folder holding a GPT-2 tokenizer (vocab.json + merges.txt or tokenizer.json).
     public var tokenizer: String = "bytes"

@@ -1,0 +1,199 @@
+// Running a comparison: for each run, an in-memory copy of the topology with the run's
+// trust, seed, mixture and schedule, its own text folder per (setting, seed, size), a
+// shared base model per seed, its own state folders, and every node on a thread of this
+// process over inproc://. Reports progress through a callback: this module never prints.
+//
+//   <work>/keys/<node>.key                      one identity per node for all runs
+//   <work>/base/seed-<seed>/                    the seed's shared base model
+//   <work>/data/<setting>-seed<seed>-<bytes>/   the nodes' text of that setting and seed
+//   <work>/state/<run>/<node>/                  each run's state folders
+
+import Foundation
+import Gossip
+import Learning
+import Trust
+
+/// What the experiment is doing, for a progress line.
+public enum ExperimentEvent: Sendable {
+    /// Pretraining the shared base model of a seed.
+    case pretraining(seed: UInt64)
+    /// Run `index` (1-based) of `total` finished; `etaSeconds` estimates the rest from the
+    /// mean time of the runs so far.
+    case finished(index: Int, total: Int, result: ExperimentRunResult, elapsedSeconds: Double, etaSeconds: Double)
+}
+
+/// A comparison of trust strategies over one topology.
+public final class Experiment {
+    /// The topology as parsed; runs change in-memory copies of it.
+    public let topology: Topology
+    public let plan: ExperimentPlan
+    /// Folder of keys, base models, text and state folders.
+    public let workDirectory: String
+    /// The topology's mixture rows (the specific setting); nodes without one hold their
+    /// contiguous group's source.
+    public let specificRows: [[Double]]
+    private var keys: [SigningKeyPair] = []
+
+    public init(topology: Topology, plan: ExperimentPlan, workDirectory: String) throws {
+        guard !topology.sources.isEmpty else {
+            throw NodeError("the topology lists no text sources to generate the nodes' text from")
+        }
+        for strategy in plan.strategies {
+            do { _ = try TrustConfig(parsing: strategy) } catch { throw NodeError("strategy \"\(strategy)\": \(error)") }
+        }
+        self.topology = topology
+        self.plan = plan
+        self.workDirectory = workDirectory
+        specificRows = topology.nodes.enumerated().map { i, n in
+            n.mixture ?? SyntheticText.defaultMixture(node: i, of: topology.nodes.count, sourceCount: topology.sources.count)
+        }
+    }
+
+    /// Node indices grouped by the largest entry of their specific row.
+    public var groups: [[Int]] {
+        var bySource: [Int: [Int]] = [:]
+        for (i, row) in specificRows.enumerated() {
+            let s = row.indices.max { row[$0] < row[$1] } ?? 0
+            bySource[s, default: []].append(i)
+        }
+        return bySource.keys.sorted().map { bySource[$0]! }
+    }
+
+    /// Every run of the plan, in order; `event` hears of each finished run.
+    public func run(event: (ExperimentEvent) -> Void = { _ in }) throws -> ExperimentSummary {
+        BLAS.setThreads(1)
+        try prepareKeys()
+        let runs = plan.runs
+        let start = Date()
+        var results: [ExperimentRunResult] = []
+        for (i, key) in runs.enumerated() {
+            let baseFolder = self.baseFolder(seed: key.seed)
+            if plan.baseModel == nil && !FileSystem.exists(FileSystem.join(baseFolder, "model.safetensors")) {
+                event(.pretraining(seed: key.seed))
+                try ClusterPreparation.pretrainBase(
+                    topology(for: key), to: baseFolder, bytes: plan.baseBytes)
+            }
+            let result = try run(key)
+            results.append(result)
+            let elapsed = Date().timeIntervalSince(start)
+            event(.finished(
+                index: i + 1, total: runs.count, result: result, elapsedSeconds: elapsed,
+                etaSeconds: elapsed / Double(i + 1) * Double(runs.count - i - 1)))
+        }
+        return ExperimentSummary(plan: plan, results: results, groups: groups)
+    }
+
+    // MARK: One run
+
+    func baseFolder(seed: UInt64) -> String { FileSystem.join(workDirectory, "base/seed-\(seed)") }
+
+    func dataFolder(_ key: ExperimentRunKey) -> String {
+        FileSystem.join(workDirectory, "data/\(key.setting.rawValue)-seed\(key.seed)-\(key.bytesPerNode)")
+    }
+
+    func stateRoot(_ key: ExperimentRunKey) -> String { FileSystem.join(workDirectory, "state/\(key.folderName)") }
+
+    /// The topology of one run: the parsed one with the run's trust, seed, mixture rows,
+    /// schedule, text, base model and state folders, every node on inproc:// without CURVE.
+    public func topology(for key: ExperimentRunKey) -> Topology {
+        var t = topology
+        t.stateRoot = stateRoot(key)
+        t.defaults.seed = key.seed
+        let rows = key.setting.mixtureRows(specificRows, ownShare: plan.ownShare)
+        for i in t.nodes.indices {
+            t.nodes[i].mixture = rows[i]
+            t.nodes[i].data = FileSystem.join(dataFolder(key), "\(t.nodes[i].name).txt")
+            if i < keys.count { t.nodes[i].publicKey = keys[i].publicKey.description }
+            var s = t.nodes[i].settings
+            s.trust = key.strategy
+            // The strategy string alone sets the temperature (1 unless it names one), so a
+            // topology's `temperature` does not change what a strategy name means here.
+            s.temperature = 1
+            s.seed = key.seed
+            s.rounds = plan.rounds
+            s.warmupRounds = plan.warmupRounds
+            s.localSteps = plan.localSteps
+            s.batchSize = plan.batchSize
+            if let lr = plan.learningRate { s.learningRate = lr }
+            s.splits = plan.text(trainBytes: key.bytesPerNode).splits
+            s.baseModel = plan.baseModel.map { $0.hasPrefix("random:") ? $0 : t.resolve($0) } ?? baseFolder(seed: key.seed)
+            s.curve = false
+            t.nodes[i].settings = s
+        }
+        return t
+    }
+
+    /// Runs one strategy in one setting: writes the text if missing, starts every node on
+    /// a thread, and reads the final perplexities and the trust graph.
+    func run(_ key: ExperimentRunKey) throws -> ExperimentRunResult {
+        let t = topology(for: key)
+        if !FileSystem.exists(t.resolve(t.nodes[0].data)) {
+            try SyntheticText.write(topology: t, bytesPerNode: plan.text(trainBytes: key.bytesPerNode).bytes, seed: key.seed, force: true)
+        }
+        if FileSystem.exists(t.stateRoot) { try FileManager.default.removeItem(atPath: t.stateRoot) }
+        for i in t.nodes.indices {
+            let state = StateDirectory(path: t.stateDirectory(of: i))
+            try FileSystem.createDirectory(state.path)
+            try keys[i].save(to: state.keyPath)
+        }
+        let start = Date()
+        try Self.runNodes(t)
+        let seconds = Date().timeIntervalSince(start)
+        let perplexities = try t.nodes.indices.map { i -> Double in
+            guard let last = try StateDirectory(path: t.stateDirectory(of: i)).metrics().last, last.round == plan.rounds else {
+                throw NodeError("run \(key.folderName): node \(t.nodes[i].name) did not complete round \(plan.rounds)")
+            }
+            return last.testPerplexity
+        }
+        return ExperimentRunResult(
+            key: key, nodes: t.nodes.map(\.name), perplexities: perplexities, graph: try TrustGraph.fromStateFolders(t),
+            seconds: seconds)
+    }
+
+    /// Every node of `t` on its own thread over inproc:// in one context; throws the
+    /// first node's failure.
+    static func runNodes(_ t: Topology) throws {
+        let context = try ZMQContext(ioThreads: 1)
+        let prefix = "inproc://experiment-\(UUID().uuidString)"
+        let endpoints = t.nodes.map { "\(prefix)/\($0.name)" }
+        let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }
+        let failures = FailureList()
+        let group = DispatchGroup()
+        let stop = StopRequest()
+        for runtime in runtimes {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                do { _ = try runtime.run(stop: stop) } catch {
+                    failures.append("\(runtime.node.name): \(error)")
+                    stop.request()
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        group.wait()
+        if let first = failures.items.first { throw NodeError(first) }
+    }
+
+    func prepareKeys() throws {
+        guard keys.isEmpty else { return }
+        let folder = FileSystem.join(workDirectory, "keys")
+        try FileSystem.createDirectory(folder)
+        keys = try topology.nodes.map { n in
+            let path = FileSystem.join(folder, "\(n.name).key")
+            if FileSystem.exists(path) { return try SigningKeyPair.load(from: path) }
+            let k = try SigningKeyPair()
+            try k.save(to: path)
+            return k
+        }
+    }
+}
+
+/// Messages appended from several threads.
+final class FailureList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String] = []
+    func append(_ s: String) { lock.withLock { values.append(s) } }
+    var items: [String] { lock.withLock { values } }
+}

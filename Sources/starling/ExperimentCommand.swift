@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import Learning
+import Node
+import Trust
+
+/// `starling experiment`: the trust strategies compared on one topology, as tables and figures.
+///
+/// ```
+/// $ starling experiment --out results --seeds 3 --sweep-bytes 5000,60000
+/// [1/48] specific seed 1 local: mean test ppl 4.812 (24 s); elapsed 0:31, ETA 24:10
+/// ...
+/// ```
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Compare trust strategies on a topology over settings and seeds; write tables and figures.",
+        discussion: """
+            Runs every strategy in every setting for every seed, all nodes as threads of
+            this process over inproc://. "specific": each node's text from its mixture row
+            in the topology (one source per group). "mixed": each row r becomes
+            share·r + (1 − share)·(1 − r)/(S − 1), e.g. 0.6/0.2/0.2 over three sources.
+            Each seed has its own generated text and its own shared base model, pretrained
+            on an even mix of the sources. Writes to --out: results.csv (final test
+            perplexity per node and run), results.md (strategy × setting, mean ± standard
+            deviation over seeds), trust-<strategy>.svg (specific setting, first seed),
+            and with --sweep-bytes sweep.csv and sweep.svg (perplexity by text size,
+            specific setting, first seed). A progress line per run goes to standard error.
+
+            Example:
+              $ starling experiment --out results-quick --seeds 1 --settings specific
+            """
+    )
+
+    @Option(help: "The topology file (its nodes, edges, sources and mixture rows).")
+    var topology = "topologies/clusters-9.toml"
+
+    @Option(help: "Folder for results.csv, results.md and the figures.")
+    var out = "results"
+
+    @Option(name: .customLong("strategy"), help: "A trust setting to compare, e.g. validation:temperature=0.1 (repeat the option).")
+    var strategies: [String] = ["local", "fedavg", "weights", "prediction", "validation", "oracle"]
+
+    @Option(help: "Comma-separated settings: specific, mixed.")
+    var settings = "specific,mixed"
+
+    @Option(help: "Seeds 1…N.")
+    var seeds = 3
+
+    @Option(help: "Rounds per run, warm-up included.")
+    var rounds = 6
+
+    @Option(help: "Rounds of local training before the first aggregation.")
+    var warmupRounds = 1
+
+    @Option(help: "Optimizer steps per round.")
+    var localSteps = 15
+
+    @Option(name: .customLong("batch"), help: "Sequences per step.")
+    var batchSize = 4
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate of every node (default: the topology's).")
+    var learningRate: Double?
+
+    @Option(help: "Bytes (= tokens) of generated training text per node.")
+    var bytes = 20_000
+
+    @Option(help: "Bytes of each node's trust text and of its test text, on top of the training text.")
+    var evaluationBytes = 2_080
+
+    @Option(help: "Comma-separated further text sizes for the data-size sweep (empty: no sweep).")
+    var sweepBytes = ""
+
+    @Option(help: "Own-source share of a node's text in the mixed setting.")
+    var ownShare = ExperimentSetting.defaultOwnShare
+
+    @Option(help: "Bytes of text each seed's base model is pretrained on.")
+    var baseBytes = 200_000
+
+    @Option(help: "One base model for every run (a folder or random:tiny) instead of one pretrained per seed.")
+    var baseModel: String?
+
+    @Option(help: "Keep keys, text, base models and state folders here (default: a temporary folder, removed).")
+    var work: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard seeds >= 1, rounds >= 1, warmupRounds >= 0, localSteps >= 1, batchSize >= 1, bytes >= 1, evaluationBytes >= 1 else {
+            throw ValidationError("--seeds, --rounds, --local-steps, --batch, --bytes and --evaluation-bytes must be positive")
+        }
+        guard ownShare > 0, ownShare <= 1 else { throw ValidationError("--own-share must be in (0, 1]") }
+        _ = try parsedSettings()
+        _ = try parsedSweep()
+        for strategy in strategies {
+            do { _ = try TrustConfig(parsing: strategy) } catch { throw ValidationError("--strategy \(strategy): \(error)") }
+        }
+    }
+
+    func parsedSettings() throws -> [ExperimentSetting] {
+        try settings.split(separator: ",").map {
+            guard let s = ExperimentSetting(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown setting \"\($0)\" (known: specific, mixed)")
+            }
+            return s
+        }
+    }
+
+    func parsedSweep() throws -> [Int] {
+        try sweepBytes.split(separator: ",").map {
+            guard let n = Int($0.trimmingCharacters(in: .whitespaces)), n > 0 else {
+                throw ValidationError("--sweep-bytes: \"\($0)\" is not a positive number")
+            }
+            return n
+        }
+    }
+
+    func run() throws {
+        // Relayed duplicates are refused with a warning by design; nine nodes make many.
+        LoggingBootstrap.once(level: max(global.logLevel, .error))
+        let t: Topology
+        do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
+        let plan = ExperimentPlan(
+            strategies: strategies, settings: try parsedSettings(), seeds: (1...seeds).map(UInt64.init), rounds: rounds,
+            warmupRounds: warmupRounds, localSteps: localSteps, batchSize: batchSize, bytesPerNode: bytes,
+            evaluationBytes: evaluationBytes,
+            sweepBytes: try parsedSweep(), ownShare: ownShare, baseBytes: baseBytes, learningRate: learningRate,
+            baseModel: baseModel.map { $0.hasPrefix("random:") || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
+        let workDirectory = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("starling-experiment-\(UUID())").path
+        defer { if work == nil { try? FileManager.default.removeItem(atPath: workDirectory) } }
+
+        let experiment: Experiment
+        let summary: ExperimentSummary
+        do {
+            experiment = try Experiment(topology: t, plan: plan, workDirectory: workDirectory)
+            FileHandle.standardError.write(Data("starling experiment: \(plan.runs.count) runs of \(t.nodes.count) nodes\n".utf8))
+            summary = try experiment.run { event in
+                FileHandle.standardError.write(Data((Self.progressLine(event) + "\n").utf8))
+            }
+        } catch {
+            throw UserError("\(error)")
+        }
+        let command = (["starling"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let files = try summary.write(to: out, topology: t, specificRows: experiment.specificRows, command: command)
+        print(summary.markdown(), terminator: "")
+        print("wrote \(files.map { FileSystem.join(out, $0) }.joined(separator: ", "))")
+    }
+
+    static func progressLine(_ event: ExperimentEvent) -> String {
+        switch event {
+        case .pretraining(let seed):
+            return "pretraining the shared base model of seed \(seed)"
+        case .finished(let index, let total, let r, let elapsed, let eta):
+            return "[\(index)/\(total)] \(r.key.setting.rawValue) seed \(r.key.seed) \(r.key.bytesPerNode) B \(r.key.strategy): "
+                + String(format: "mean test ppl %.3f (%.0f s)", r.meanPerplexity, r.seconds)
+                + "; elapsed \(clock(elapsed)), ETA \(clock(eta))"
+        }
+    }
+
+    /// m:ss, or h:mm:ss from an hour.
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
