@@ -166,3 +166,18 @@ func freePort() throws -> Int {
     let endpoint = try s.lastEndpoint
     return Int(endpoint.split(separator: ":").last!)!
 }
+
+@Suite struct TrustSettingTests {
+    @Test func temperatureSettingAppliesUnlessTheStrategyNamesOne() throws {
+        var settings = NodeSettings()
+        settings.trust = "validation"
+        settings.temperature = 0.1
+        #expect(try NodeRuntime.trustConfig(settings).variant.temperature == 0.1)
+        settings.trust = "validation:temperature=0.5"
+        #expect(try NodeRuntime.trustConfig(settings).variant.temperature == 0.5)
+        settings.trust = "prediction:topk=3"
+        settings.temperature = 1
+        let config = try NodeRuntime.trustConfig(settings)
+        #expect(config.variant.temperature == 1 && config.variant.topK == 3 && config.strategy == .prediction)
+    }
+}

@@ -80,7 +80,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 + "but the topology lists \(memberKeys[index].shortDescription)… for this node")
         }
         do {
-            trustConfig = try TrustConfig(parsing: node.settings.trust)
+            trustConfig = try Self.trustConfig(node.settings)
         } catch {
             throw NodeError("node \(node.name): trust \"\(node.settings.trust)\": \(error)")
         }
@@ -91,6 +91,15 @@ public final class NodeRuntime: @unchecked Sendable {
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
             nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve))
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
+    }
+
+    /// The trust configuration of a node: its `trust` string, with the `temperature`
+    /// setting applied unless the string names a temperature itself.
+    public static func trustConfig(_ settings: NodeSettings) throws -> TrustConfig {
+        var config = try TrustConfig(parsing: settings.trust)
+        if !settings.trust.contains("temperature=") { config.variant.temperature = settings.temperature }
+        try config.validate()
+        return config
     }
 
     /// Public keys of every member: from the topology, or from `<state>/<node>/node.pub`.
