@@ -100,7 +100,11 @@ public struct TrustGraph: Sendable, Equatable, Codable {
     public func svg(title: String? = nil) -> String {
         let n = nodes.count
         let cell = 44, label = 12 + 7 * (nodes.map(\.count).max() ?? 4), top = 40 + label
-        let gridWidth = n * cell, width = label + gridWidth + 90, height = top + gridWidth + 30
+        let heading = title ?? "Trust weights (row: truster, column: trusted)"
+        // Bold 14-pixel text is at most about 9 pixels a character: the picture is made
+        // wide enough for the title as well as for the grid and its scale.
+        let gridWidth = n * cell, height = top + gridWidth + 30
+        let width = max(label + gridWidth + 90, label + 9 * heading.count + 10)
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
@@ -108,7 +112,7 @@ public struct TrustGraph: Sendable, Equatable, Codable {
         var s = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
-            <text x="\(label)" y="20" font-size="14" font-weight="bold">\(esc(title ?? "Trust weights (row: truster, column: trusted)"))</text>
+            <text x="\(label)" y="20" font-size="14" font-weight="bold">\(esc(heading))</text>
 
             """
         for (j, name) in nodes.enumerated() {
