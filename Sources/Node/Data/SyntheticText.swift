@@ -88,11 +88,13 @@ public enum SyntheticText {
         return out
     }
 
-    /// The default mixture row of node `i` of `n` over `sourceCount` sources: node i
-    /// holds source ⌊i · sourceCount / n⌋ only (contiguous groups, as `clusters` edges form).
+    /// The default mixture row of node `i` of `n` over `sourceCount` sources: the nodes
+    /// are split into one contiguous group per source, exactly as `clusters` edges split
+    /// them (`Topology.clusterMembers`), and node i holds its group's source only.
     public static func defaultMixture(node i: Int, of n: Int, sourceCount: Int) -> [Double] {
+        let group = Topology.clusterMembers(count: n, groups: sourceCount).firstIndex { $0.contains(i) } ?? 0
         var row = Array(repeating: 0.0, count: sourceCount)
-        row[min(sourceCount - 1, i * sourceCount / max(n, 1))] = 1
+        row[group % sourceCount] = 1
         return row
     }
 }

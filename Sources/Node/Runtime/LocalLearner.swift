@@ -139,8 +139,9 @@ public final class LocalLearner {
             : (baseDirectory as NSString).appendingPathComponent(settings.baseModel)
         do {
             let checkpoint = try GPT2Checkpoint.load(from: folder)
-            let model = GPT2Model(config: checkpoint.config.modelConfig, lora: lora, seed: settings.seed)
-            try model.loadParameters(checkpoint.parameters)
+            // The base comes from the checkpoint: no random base is drawn only to be overwritten.
+            let model = try GPT2Model(
+                config: checkpoint.config.modelConfig, lora: lora, seed: settings.seed, parameters: checkpoint.parameters)
             guard model.config.vocabularySize >= vocabularySize else {
                 throw LearnerError.baseModel("vocabulary \(model.config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")
             }
