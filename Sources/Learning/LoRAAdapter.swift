@@ -20,8 +20,9 @@ public struct NamedTensor: Sendable, Equatable {
 
 /// Which projections carry LoRA, and how.
 public struct LoRAConfig: Sendable, Equatable, Codable {
-    /// A projection of a GPT-2 block that can carry an adapter. The raw value is the
-    /// module path inside block `h.N`, as in Hugging Face and PEFT names.
+    /// A projection of a block that can carry an adapter. The raw value is the module
+    /// path inside a block, as in Hugging Face and PEFT names; the first four are
+    /// GPT-2's, the other seven Llama's.
     public enum Target: String, Sendable, Codable, CaseIterable {
         /// The fused query/key/value projection, C → 3C.
         case attentionQKV = "attn.c_attn"
@@ -31,6 +32,23 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
         case mlpIn = "mlp.c_fc"
         /// The MLP output projection, 4C → C.
         case mlpOut = "mlp.c_proj"
+        /// Llama's query projection, C → C.
+        case query = "self_attn.q_proj"
+        /// Llama's key projection, C → kv heads · head size.
+        case key = "self_attn.k_proj"
+        /// Llama's value projection, C → kv heads · head size.
+        case value = "self_attn.v_proj"
+        /// Llama's attention output projection, C → C.
+        case output = "self_attn.o_proj"
+        /// Llama's SwiGLU gate, C → MLP width.
+        case gate = "mlp.gate_proj"
+        /// Llama's SwiGLU up projection, C → MLP width.
+        case up = "mlp.up_proj"
+        /// Llama's SwiGLU down projection, MLP width → C.
+        case down = "mlp.down_proj"
+
+        /// GPT-2's four projections.
+        public static let gpt2: [Target] = [.attentionQKV, .attentionOutput, .mlpIn, .mlpOut]
     }
 
     /// Rank r of every adapter.
@@ -41,12 +59,25 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
     public var dropout: Float
     /// Projections that carry adapters, in canonical order.
     public var targets: [Target]
+    /// The blocks that carry adapters, by block index (`ModelConfig.blocks`), in
+    /// order; nil means every block.
+    public var blocks: [Int]?
 
-    public init(rank: Int = 4, alpha: Float = 32, dropout: Float = 0.1, targets: [Target] = Target.allCases) {
+    public init(rank: Int = 4, alpha: Float = 32, dropout: Float = 0.1, targets: [Target] = Target.gpt2, blocks: [Int]? = nil) {
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout
         self.targets = Target.allCases.filter(targets.contains)
+        self.blocks = blocks.map { Array(Set($0)).sorted() }
+    }
+
+    /// Checks that the values are usable; the message names the setting.
+    public func validate() throws(ModelConfigError) {
+        guard rank >= 1 else { throw ModelConfigError("lora rank must be at least 1 (got \(rank))") }
+        guard alpha.isFinite, alpha > 0 else { throw ModelConfigError("lora alpha must be positive (got \(alpha))") }
+        guard dropout >= 0, dropout < 1 else { throw ModelConfigError("lora dropout must be in [0, 1) (got \(dropout))") }
+        guard !targets.isEmpty else { throw ModelConfigError("lora needs at least one target") }
+        if let blocks, blocks.isEmpty { throw ModelConfigError("lora blocks must name at least one block") }
     }
 
     /// The factor alpha / r applied to B·A.

@@ -7,13 +7,13 @@ import Learning
 /// so k candidates cost k evaluations and no allocation of a model. The base weights are
 /// shared by every candidate; only the adapter differs.
 public final class ModelEvaluator: CandidateEvaluator {
-    public let model: GPT2Model
+    public let model: TransformerModel
     /// The node's own trust batches, for `validation`.
     public let trustBatches: [TokenBatch]
     /// The shared reference batches, for `prediction`.
     public let referenceBatches: [TokenBatch]
 
-    public init(model: GPT2Model, trustBatches: [TokenBatch], referenceBatches: [TokenBatch]) {
+    public init(model: TransformerModel, trustBatches: [TokenBatch], referenceBatches: [TokenBatch]) {
         self.model = model
         self.trustBatches = trustBatches
         self.referenceBatches = referenceBatches

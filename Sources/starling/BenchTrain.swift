@@ -48,8 +48,8 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         Parallel.setThreads(threads)
-        let config = GPT2Config(layers: layers, heads: heads, channels: width, maxSequenceLength: seq, vocabularySize: vocab)
-        let model = GPT2Model(config: config, lora: rank > 0 ? LoRAConfig(rank: rank) : nil, seed: 1)
+        let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: seq, vocabularySize: vocab)
+        let model = TransformerModel(config: config, lora: rank > 0 ? LoRAConfig(rank: rank) : nil, seed: 1)
         var random = SeededRandom(seed: 2)
         let ids = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }
         let targets = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }

@@ -177,24 +177,12 @@ struct BenchTrust: ParsableCommand {
     /// An adapter in the GPT-2 layout: `layers` blocks of width C = `width`, rank `rank` on
     /// all four projections (A `[r, in]`, B `[out, r]`), values from `fill`.
     static func gpt2Adapter(layers: Int, width: Int, rank: Int, fill: () -> Float) -> LoRAAdapter {
-        let config = LoRAConfig(rank: rank)
-        var tensors: [NamedTensor] = []
-        for layer in 0..<layers {
-            for target in config.targets {
-                let (input, output) = switch target {
-                case .attentionQKV: (width, 3 * width)
-                case .attentionOutput: (width, width)
-                case .mlpIn: (width, 4 * width)
-                case .mlpOut: (4 * width, width)
-                }
-                for (isB, shape) in [(false, [rank, input]), (true, [output, rank])] {
-                    let values = (0..<(shape[0] * shape[1])).map { _ in fill() }
-                    tensors.append(NamedTensor(name: LoRAAdapter.tensorName(layer: layer, target: target, isB: isB),
-                                               shape: shape, values: values))
-                }
-            }
+        let lora = LoRAConfig(rank: rank)
+        let shape = ModelConfig(layers: layers, heads: 1, channels: width, maxSequenceLength: 1, vocabularySize: 1)
+        let tensors = shape.adapterShapes(lora).map { name, shape in
+            NamedTensor(name: name, shape: shape, values: (0..<(shape[0] * shape[1])).map { _ in fill() })
         }
-        return LoRAAdapter(config: config, tensors: tensors)
+        return LoRAAdapter(config: lora, tensors: tensors)
     }
 
     /// A model of the shape with rank-4 LoRA on all four projections (random base), and
@@ -202,9 +190,9 @@ struct BenchTrust: ParsableCommand {
     /// 64, 2 layers, vocabulary 256, sequences of 64; `paper` is GPT-2 124M with sequences of 256.
     static func evaluator(shape: String, batch: Int, random: inout SeededGenerator) -> ModelEvaluator {
         let (config, sequence) = shape == "paper"
-            ? (GPT2Config.gpt2Small, 256)
-            : (GPT2Config(layers: 2, heads: 2, channels: 64, maxSequenceLength: 64, vocabularySize: 256), 64)
-        let model = GPT2Model(config: config, lora: LoRAConfig(rank: 4), seed: 1)
+            ? (ModelConfig.gpt2Small, 256)
+            : (ModelConfig(layers: 2, heads: 2, channels: 64, maxSequenceLength: 64, vocabularySize: 256), 64)
+        let model = TransformerModel(config: config, lora: LoRAConfig(rank: 4), seed: 1)
         let scale = Float(config.vocabularySize - 1)
         var inputs: [Int32] = [], targets: [Int32] = []
         for _ in 0..<batch {

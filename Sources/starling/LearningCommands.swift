@@ -17,7 +17,7 @@ struct ModelOptions: ParsableArguments {
     var adapter: String?
 
     /// The tokenizer and the model (with the adapter applied, when given).
-    func load(lora: LoRAConfig?, seed: UInt64) throws -> (any Tokenizer, GPT2Model) {
+    func load(lora: LoRAConfig?, seed: UInt64) throws -> (any Tokenizer, TransformerModel) {
         var settings = NodeSettings()
         settings.baseModel = base
         settings.tokenizer = tokenizer
@@ -78,7 +78,7 @@ struct TrainingOptions: ParsableArguments {
 
     /// Trains `model` on the train split, evaluating and calling `save` every
     /// `checkpointEvery` steps and at the end, with a progress line on standard error.
-    func train(_ model: GPT2Model, tokenizer: any Tokenizer, save: (Int) throws -> Void) throws {
+    func train(_ model: TransformerModel, tokenizer: any Tokenizer, save: (Int) throws -> Void) throws {
         Parallel.setThreads(threads)
         let splits: DatasetSplits
         do {
@@ -181,8 +181,8 @@ struct Pretrain: ParsableCommand {
         do { tok = try LocalLearner.tokenizer(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
             throw UserError("\(error)")
         }
-        let config = GPT2Config(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
-        let model = GPT2Model(config: config, lora: nil, seed: training.seed)
+        let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
+        let model = TransformerModel(config: config, lora: nil, seed: training.seed)
         FileHandle.standardError.write(Data("pretraining \(model.parameterCount) parameters on \(training.text)\n".utf8))
         try training.train(model, tokenizer: tok) { _ in
             do { try GPT2Checkpoint(model: model).save(to: out) } catch { throw UserError("\(out): \(error)") }

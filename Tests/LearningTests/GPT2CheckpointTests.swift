@@ -4,12 +4,12 @@ import Testing
 @testable import Learning
 
 @Suite struct GPT2CheckpointTests {
-    static let tinyConfig = GPT2CheckpointConfig(layerCount: 2, headCount: 2, embeddingSize: 32, contextLength: 64, vocabularySize: 256)
+    static let tinyConfig = ModelConfig(layers: 2, heads: 2, channels: 32, maxSequenceLength: 64, vocabularySize: 256)
 
     @Test func loadsTheTinyTransformersCheckpointWithNormalisedNames() throws {
         let checkpoint = try GPT2Checkpoint.load(from: Fixture.path("tiny-gpt2"))
         #expect(checkpoint.config == Self.tinyConfig)
-        #expect(checkpoint.config.layerNormEpsilon == 1e-5)
+        #expect(checkpoint.config.normEpsilon == 1e-5)
         #expect(checkpoint.parameters.count == 4 + 2 * 12)
         #expect(checkpoint.parameters["wte.weight"]?.shape == [256, 32])
         #expect(checkpoint.parameters["wpe.weight"]?.shape == [64, 32])

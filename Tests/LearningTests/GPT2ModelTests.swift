@@ -6,7 +6,7 @@ import Testing
 @testable import Learning
 
 /// A model small enough for double-precision finite differences over its parameters.
-let checkConfig = GPT2Config(layers: 2, heads: 2, channels: 8, maxSequenceLength: 8, vocabularySize: 11)
+let checkConfig = ModelConfig(layers: 2, heads: 2, channels: 8, maxSequenceLength: 8, vocabularySize: 11)
 
 func tokens(_ count: Int, vocabulary: Int, seed: UInt64) -> [Int32] {
     var random = SeededRandom(seed: seed)
@@ -14,7 +14,7 @@ func tokens(_ count: Int, vocabulary: Int, seed: UInt64) -> [Int32] {
 }
 
 /// A model's parameters as doubles by name.
-func referenceParameters(_ model: GPT2Model) -> [String: [Double]] {
+func referenceParameters(_ model: TransformerModel) -> [String: [Double]] {
     Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.values.doubles) })
 }
 
@@ -37,7 +37,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func forwardLossMatchesDoubleReference() {
-        let model = GPT2Model(config: checkConfig, lora: nil, seed: 1)
+        let model = TransformerModel(config: checkConfig, lora: nil, seed: 1)
         let loss = model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: false)!
         let reference = Reference.modelLoss(config: checkConfig, parameters: referenceParameters(model), lora: nil, adapter: [:],
                                             inputs: inputs, targets: targets, B: B, T: T)
@@ -46,7 +46,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func fullModelGradientsMatchFiniteDifferences() {
-        let model = GPT2Model(config: checkConfig, lora: nil, seed: 2)
+        let model = TransformerModel(config: checkConfig, lora: nil, seed: 2)
         // Larger weights than GPT-2's init, so every path carries a sizeable gradient.
         var tensors = model.namedParameters()
         for i in tensors.indices where !tensors[i].name.contains("ln_") {
@@ -75,14 +75,14 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
 
     @Test func loraGradientsMatchFiniteDifferences() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0.1)
-        let model = GPT2Model(config: checkConfig, lora: lora, seed: 3)
+        let model = TransformerModel(config: checkConfig, lora: lora, seed: 3)
         try model.setAdapter(randomized(model.adapter(), seed: 300))
         model.zeroGradients()
         model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: false)
         model.backward()
         let parameters = referenceParameters(model)
         let adapter = Dictionary(uniqueKeysWithValues: model.adapter().tensors.map { ($0.name, $0.values.doubles) })
-        let gradients = model.loraGradients!.array
+        let gradients = model.slots[0].gradients!.array
         var offset = 0
         for tensor in model.adapter().tensors {
             let analytic = Array(gradients[offset..<(offset + tensor.count)])
@@ -98,7 +98,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func tinyModelOverfitsOneBatch() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 4)
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 4)
         let (B, T) = (2, 16)
         let sequence = tokens(B * (T + 1), vocabulary: 256, seed: 400)
         var inputs: [Int32] = [], targets: [Int32] = []
@@ -118,7 +118,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func loraTrainingLeavesEveryBaseParameterBitIdentical() {
-        let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 5)
+        let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 5)
         let base = model.parameters.array.map(\.bitPattern)
         let adapterBefore = model.adapter()
         let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 1e-2, totalSteps: 5))
@@ -134,8 +134,8 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func initialLoRAModelEqualsItsBase() {
-        let base = GPT2Model(config: .tiny, lora: nil, seed: 6)
-        let adapted = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0.1), seed: 6)
+        let base = TransformerModel(config: .tiny, lora: nil, seed: 6)
+        let adapted = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0.1), seed: 6)
         let inputs = tokens(2 * 16, vocabulary: 256, seed: 600)
         base.forward(inputs: inputs, targets: nil, batchSize: 2, sequenceLength: 16, training: false)
         adapted.forward(inputs: inputs, targets: nil, batchSize: 2, sequenceLength: 16, training: true)
@@ -146,7 +146,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
 
     @Test func sameSeedGivesIdenticalLosses() {
         func losses() -> [Float] {
-            let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0.2), seed: 7)
+            let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0.2), seed: 7)
             let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 1e-2, totalSteps: 4))
             let batch = TokenBatch(inputs: tokens(64, vocabulary: 256, seed: 700), targets: tokens(64, vocabulary: 256, seed: 701),
                                    batchSize: 2, sequenceLength: 32)
@@ -158,8 +158,8 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func twoMicroBatchesOfOneAccumulateToOneBatchOfTwo() {
-        let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0), seed: 8)
-        model.loraParameters!.pointer.update(from: testValues(model.loraLayout!.count, seed: 800, scale: 0.1), count: model.loraLayout!.count)
+        let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4, dropout: 0), seed: 8)
+        model.slots[0].values.pointer.update(from: testValues(model.slots[0].layout.count, seed: 800, scale: 0.1), count: model.slots[0].layout.count)
         let (T, V) = (16, 256)
         let inputs = tokens(2 * T, vocabulary: V, seed: 801), targets = tokens(2 * T, vocabulary: V, seed: 802)
         model.zeroGradients()
@@ -168,11 +168,11 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
                           batchSize: 1, sequenceLength: T, training: true)
             model.backward(lossScale: 0.5)
         }
-        let accumulated = model.loraGradients!.array
+        let accumulated = model.slots[0].gradients!.array
         model.zeroGradients()
         model.forward(inputs: inputs, targets: targets, batchSize: 2, sequenceLength: T, training: true)
         model.backward()
-        let whole = model.loraGradients!.array
+        let whole = model.slots[0].gradients!.array
         let largest = whole.map(abs).max()!
         #expect(largest > 0)
         // Same sums in a different order: agreement to Float rounding of the largest value.
@@ -180,7 +180,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func evaluateLossIsTheMeanOverEveryTargetPosition() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 9)
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 9)
         let a = TokenBatch(inputs: tokens(16, vocabulary: 256, seed: 900), targets: tokens(16, vocabulary: 256, seed: 901), batchSize: 1, sequenceLength: 16)
         var b = TokenBatch(inputs: tokens(16, vocabulary: 256, seed: 902), targets: tokens(16, vocabulary: 256, seed: 903), batchSize: 1, sequenceLength: 16)
         for i in 0..<8 { b.targets[i] = -1 }  // b has half as many targets as a
@@ -193,7 +193,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
 
 @Suite struct GPT2ParameterTests {
     @Test func namedParametersFollowTheLayout() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 1)
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 1)
         let tensors = model.namedParameters()
         #expect(tensors.map(\.name) == model.parameterLayout.slots.map(\.name))
         #expect(tensors.map(\.shape) == model.parameterLayout.slots.map(\.shape))
@@ -218,12 +218,12 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     @Test func gpt2SmallLoRAHasThePapersTrainableCount() {
         let layout = LoRALayout(config: .gpt2Small, lora: LoRAConfig(rank: 4))
         #expect(layout.count == 589_824)
-        #expect(GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 1).trainableParameterCount
+        #expect(TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 1).trainableParameterCount
                 == LoRALayout(config: .tiny, lora: LoRAConfig(rank: 4)).count)
     }
 
     @Test func loadParametersAcceptsTheTransformerPrefix() throws {
-        let source = GPT2Model(config: .tiny, lora: nil, seed: 10), target = GPT2Model(config: .tiny, lora: nil, seed: 11)
+        let source = TransformerModel(config: .tiny, lora: nil, seed: 10), target = TransformerModel(config: .tiny, lora: nil, seed: 11)
         var tensors = Dictionary(uniqueKeysWithValues: source.namedParameters().map { ("transformer." + $0.name, $0) })
         tensors["lm_head.weight"] = source.namedParameters()[0]  // ignored, as the head is tied
         try target.loadParameters(tensors)
@@ -235,68 +235,68 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     }
 
     @Test func loadParametersNamesAMissingTensorAndChangesNothing() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 12)
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 12)
         let before = model.namedParameters()
-        var tensors = Dictionary(uniqueKeysWithValues: GPT2Model(config: .tiny, lora: nil, seed: 13).namedParameters().map { ($0.name, $0) })
+        var tensors = Dictionary(uniqueKeysWithValues: TransformerModel(config: .tiny, lora: nil, seed: 13).namedParameters().map { ($0.name, $0) })
         tensors["h.1.ln_2.bias"] = nil
-        #expect(throws: GPT2Error.missingTensor(name: "h.1.ln_2.bias")) { try model.loadParameters(tensors) }
+        #expect(throws: ModelError.missingTensor(name: "h.1.ln_2.bias")) { try model.loadParameters(tensors) }
         #expect(model.namedParameters() == before)
     }
 
     @Test func loadParametersNamesAWronglyShapedTensor() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 14)
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 14)
         var tensors = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0) })
         tensors["h.0.attn.c_attn.weight"] = NamedTensor(name: "h.0.attn.c_attn.weight", shape: [96, 32], values: [Float](repeating: 0, count: 3072))
-        #expect(throws: GPT2Error.shapeMismatch(name: "h.0.attn.c_attn.weight", expected: [32, 96], found: [96, 32])) {
+        #expect(throws: ModelError.shapeMismatch(name: "h.0.attn.c_attn.weight", expected: [32, 96], found: [96, 32])) {
             try model.loadParameters(tensors)
         }
     }
 
     @Test func adapterRoundTripsThroughSetAdapter() throws {
-        let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 15)
-        let buffer = model.loraParameters!.pointer
+        let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 15)
+        let buffer = model.slots[0].values.pointer
         let adapter = randomized(model.adapter(), seed: 1500)
         try model.setAdapter(adapter)
         #expect(model.adapter() == adapter)
-        #expect(model.loraParameters!.pointer == buffer)
+        #expect(model.slots[0].values.pointer == buffer)
         #expect(adapter.tensors[0].name == "h.0.attn.c_attn.lora_A" && adapter.tensors[0].shape == [4, 32])
         #expect(adapter.tensors[1].name == "h.0.attn.c_attn.lora_B" && adapter.tensors[1].shape == [96, 4])
     }
 
     @Test func setAdapterRejectsAnotherRank() {
-        let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 16)
-        let other = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 8), seed: 16).adapter()
-        #expect(throws: GPT2Error.adapterMismatch("rank 8, expected 4")) { try model.setAdapter(other) }
+        let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 16)
+        let other = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 8), seed: 16).adapter()
+        #expect(throws: ModelError.adapterMismatch("rank 8, expected 4")) { try model.setAdapter(other) }
     }
 
     @Test func setAdapterRejectsAWronglyShapedTensor() {
-        let model = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 17)
+        let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 17)
         var adapter = model.adapter()
         adapter.tensors[2] = NamedTensor(name: adapter.tensors[2].name, shape: [4, 16], values: [Float](repeating: 0, count: 64))
-        #expect(throws: GPT2Error.adapterMismatch("tensor h.0.attn.c_proj.lora_A has shape [4, 16], expected [4, 32]")) {
+        #expect(throws: ModelError.adapterMismatch("tensor h.0.attn.c_proj.lora_A has shape [4, 16], expected [4, 32]")) {
             try model.setAdapter(adapter)
         }
     }
 
     @Test func setAdapterOnAFullModelIsAnError() {
-        let model = GPT2Model(config: .tiny, lora: nil, seed: 18)
-        let adapter = GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 18).adapter()
-        #expect(throws: GPT2Error.noAdapter) { try model.setAdapter(adapter) }
+        let model = TransformerModel(config: .tiny, lora: nil, seed: 18)
+        let adapter = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 18).adapter()
+        #expect(throws: ModelError.noSlot("default")) { try model.setAdapter(adapter) }
     }
 }
 
 @Suite struct GPT2LoadingInitTests {
     @Test func modelMadeFromParametersEqualsTheSource() throws {
-        let source = GPT2Model(config: .tiny, lora: nil, seed: 20)
+        let source = TransformerModel(config: .tiny, lora: nil, seed: 20)
         let tensors = Dictionary(uniqueKeysWithValues: source.namedParameters().map { ($0.name, $0) })
-        let model = try GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21, parameters: tensors)
+        let model = try TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21, parameters: tensors)
         #expect(model.namedParameters() == source.namedParameters())
-        #expect(model.adapter() == GPT2Model(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21).adapter())
+        #expect(model.adapter() == TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 21).adapter())
     }
 
     @Test func modelFromIncompleteParametersIsAnError() {
-        #expect(throws: GPT2Error.missingTensor(name: "wte.weight")) {
-            try GPT2Model(config: .tiny, lora: nil, seed: 22, parameters: [:])
+        #expect(throws: ModelError.missingTensor(name: "wte.weight")) {
+            try TransformerModel(config: .tiny, lora: nil, seed: 22, parameters: [:])
         }
     }
 }

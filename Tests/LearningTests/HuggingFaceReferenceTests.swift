@@ -8,14 +8,14 @@ import Testing
 /// them in float64 (tools/fixtures/make_tiny_gpt2.py, tools/fixtures/safetensors_interop.py).
 @Suite struct HuggingFaceReferenceTests {
     /// The fixture's model loaded from its Hugging Face files, with `lora` layout when given.
-    func loadTinyGPT2(lora: LoRAConfig? = nil) throws -> GPT2Model {
+    func loadTinyGPT2(lora: LoRAConfig? = nil) throws -> TransformerModel {
         let checkpoint = try GPT2Checkpoint.load(from: Fixture.path("tiny-gpt2"))
-        let model = GPT2Model(config: checkpoint.config.modelConfig, lora: lora, seed: 0)
+        let model = TransformerModel(config: checkpoint.config, lora: lora, seed: 0)
         try model.loadParameters(checkpoint.parameters)
         return model
     }
 
-    func logits(of model: GPT2Model, tokens: [Int32]) -> [Float] {
+    func logits(of model: TransformerModel, tokens: [Int32]) -> [Float] {
         model.forward(inputs: tokens, targets: nil, batchSize: 1, sequenceLength: tokens.count, training: false)
         return model.withLogits { Array($0) }
     }

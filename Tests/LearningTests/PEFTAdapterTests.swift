@@ -5,24 +5,12 @@ import Testing
 
 /// A complete adapter with deterministic non-zero values, for GPT-2 width `c`.
 func sampleAdapter(layers: Int = 2, c: Int = 32, config: LoRAConfig = LoRAConfig(rank: 4, alpha: 8, dropout: 0.1)) -> LoRAAdapter {
-    var tensors: [NamedTensor] = []
+    let shape = ModelConfig(layers: layers, heads: 1, channels: c, maxSequenceLength: 1, vocabularySize: 1)
     var k = 0
-    for layer in 0..<layers {
-        for target in config.targets {
-            let (input, output): (Int, Int) = switch target {
-            case .attentionQKV: (c, 3 * c)
-            case .attentionOutput: (c, c)
-            case .mlpIn: (c, 4 * c)
-            case .mlpOut: (4 * c, c)
-            }
-            for isB in [false, true] {
-                let shape = isB ? [output, config.rank] : [config.rank, input]
-                let count = shape[0] * shape[1]
-                k += 1
-                let values = (0..<count).map { Float(sin(Double($0) * 0.37 + Double(k))) * 0.2 }
-                tensors.append(NamedTensor(name: LoRAAdapter.tensorName(layer: layer, target: target, isB: isB), shape: shape, values: values))
-            }
-        }
+    let tensors = shape.adapterShapes(config).map { name, shape in
+        k += 1
+        let values = (0..<(shape[0] * shape[1])).map { Float(sin(Double($0) * 0.37 + Double(k))) * 0.2 }
+        return NamedTensor(name: name, shape: shape, values: values)
     }
     return LoRAAdapter(config: config, tensors: tensors)
 }

@@ -113,7 +113,7 @@ enum Reference {
     }
 
     /// The whole model's mean loss, from HF-named parameters and PEFT-named adapter tensors.
-    static func modelLoss(config: GPT2Config, parameters: [String: [Double]], lora: LoRAConfig?, adapter: [String: [Double]],
+    static func modelLoss(config: ModelConfig, parameters: [String: [Double]], lora: LoRAConfig?, adapter: [String: [Double]],
                           inputs: [Int32], targets: [Int32], B: Int, T: Int) -> Double {
         let C = config.channels, N = B * T, V = config.vocabularySize
         func projection(_ l: Int, _ target: LoRAConfig.Target, _ x: [Double], IC: Int, OC: Int) -> [Double] {

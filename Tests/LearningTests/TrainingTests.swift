@@ -39,8 +39,8 @@ import Testing
     }
 
     @Test func clippingScalesGradientsToTheMaximumNorm() {
-        let model = GPT2Model(config: checkConfig, lora: LoRAConfig(rank: 2), seed: 1)
-        let g = model.loraGradients!
+        let model = TransformerModel(config: checkConfig, lora: LoRAConfig(rank: 2), seed: 1)
+        let g = model.slots[0].gradients!
         g.zero()
         g.pointer[0] = 3
         g.pointer[g.count - 1] = 4
@@ -50,8 +50,8 @@ import Testing
     }
 
     @Test func clippingLeavesSmallGradientsAlone() {
-        let model = GPT2Model(config: checkConfig, lora: LoRAConfig(rank: 2), seed: 1)
-        let g = model.loraGradients!
+        let model = TransformerModel(config: checkConfig, lora: LoRAConfig(rank: 2), seed: 1)
+        let g = model.slots[0].gradients!
         g.zero()
         g.pointer[1] = 0.3
         g.pointer[2] = 0.4

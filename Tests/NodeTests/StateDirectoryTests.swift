@@ -34,7 +34,7 @@ import Trust
         let state = try folder()
         defer { try? FileManager.default.removeItem(atPath: state.path) }
         #expect(try state.progress() == nil)
-        let optimizer = OptimizerState(step: 20, m: [1, 2, 3], v: [4, 5, 6])
+        let optimizer = OptimizerState(step: 20, groups: ["slot.default": GroupMoments(steps: 20, m: [1, 2, 3], v: [4, 5, 6])])
         try state.commit(progress: NodeProgress(round: 2, step: 20, checkpoint: nil), adapter: adapter(0.5), optimizer: optimizer,
                          baseModel: "random:tiny", trustHistory: [record(2)], metrics: [metrics(1), metrics(2)])
         let progress = try #require(try state.progress())
@@ -49,7 +49,7 @@ import Trust
     @Test func anUncommittedRoundIsDiscarded() throws {
         let state = try folder()
         defer { try? FileManager.default.removeItem(atPath: state.path) }
-        let optimizer = OptimizerState(step: 10, m: [0], v: [0])
+        let optimizer = OptimizerState(step: 10, groups: ["slot.default": GroupMoments(steps: 10, m: [0], v: [0])])
         try state.commit(progress: NodeProgress(round: 1, step: 10, checkpoint: nil), adapter: adapter(1), optimizer: optimizer,
                          baseModel: "b", trustHistory: [], metrics: [metrics(1)])
         // A crash after round 2's checkpoint and histories were written, before state.json:

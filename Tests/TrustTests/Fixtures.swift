@@ -25,26 +25,15 @@ func taggedAdapter(_ tag: Float) -> LoRAAdapter {
 /// An adapter in the GPT-2 layout with `layers` blocks of width `width` (C), LoRA rank
 /// `rank` on all four projections, values from `fill`.
 func gpt2Adapter(layers: Int, width: Int, rank: Int, fill: (Int) -> Float) -> LoRAAdapter {
-    let config = LoRAConfig(rank: rank)
-    var tensors: [NamedTensor] = []
+    let lora = LoRAConfig(rank: rank)
+    let shape = ModelConfig(layers: layers, heads: 1, channels: width, maxSequenceLength: 1, vocabularySize: 1)
     var next = 0
-    for layer in 0..<layers {
-        for target in config.targets {
-            let (input, output) = switch target {
-            case .attentionQKV: (width, 3 * width)
-            case .attentionOutput: (width, width)
-            case .mlpIn: (width, 4 * width)
-            case .mlpOut: (4 * width, width)
-            }
-            for (isB, shape) in [(false, [rank, input]), (true, [output, rank])] {
-                let n = shape[0] * shape[1]
-                let values = (0..<n).map { fill(next + $0) }
-                next += n
-                tensors.append(NamedTensor(name: LoRAAdapter.tensorName(layer: layer, target: target, isB: isB), shape: shape, values: values))
-            }
-        }
+    let tensors = shape.adapterShapes(lora).map { name, shape in
+        let n = shape[0] * shape[1]
+        defer { next += n }
+        return NamedTensor(name: name, shape: shape, values: (0..<n).map { fill(next + $0) })
     }
-    return LoRAAdapter(config: config, tensors: tensors)
+    return LoRAAdapter(config: lora, tensors: tensors)
 }
 
 /// A deterministic pseudo-random value in [-1, 1) for index `i` and stream `seed`.

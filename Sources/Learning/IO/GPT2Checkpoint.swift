@@ -2,42 +2,19 @@
 // `config.json` and `model.safetensors`, read into and written from named tensors.
 // It knows the names and shapes of GPT-2 parameters but not the model that uses them.
 //
-// Names are normalised to the `GPT2Model` form: `wte.weight` [V, C], `wpe.weight`
+// Names are normalised to the `TransformerModel` form: `wte.weight` [V, C], `wpe.weight`
 // [P, C], `h.N.ln_1.weight` [C], `h.N.attn.c_attn.weight` [C, 3C] (Conv1D: [in, out]),
 // ..., `ln_f.bias` [C]. An optional `transformer.` prefix is stripped; `lm_head.weight`
 // (tied to `wte.weight`) and the `attn.bias` / `attn.masked_bias` mask buffers are dropped.
 
 import Foundation
 
-/// The hyper-parameters of a GPT-2 checkpoint (`config.json`).
-public struct GPT2CheckpointConfig: Sendable, Equatable, Codable {
-    /// Number of transformer blocks (`n_layer`).
-    public var layerCount: Int
-    /// Number of attention heads (`n_head`).
-    public var headCount: Int
-    /// Width of the residual stream C (`n_embd`).
-    public var embeddingSize: Int
-    /// Longest sequence the position table covers (`n_positions`, or `n_ctx`).
-    public var contextLength: Int
-    /// Number of token ids V (`vocab_size`).
-    public var vocabularySize: Int
-    /// The epsilon of every LayerNorm (`layer_norm_epsilon`).
-    public var layerNormEpsilon: Float
-    /// Width of the MLP's hidden layer (`n_inner`; 4C when null).
-    public var innerSize: Int
-
-    public init(
-        layerCount: Int, headCount: Int, embeddingSize: Int, contextLength: Int,
-        vocabularySize: Int, layerNormEpsilon: Float = 1e-5, innerSize: Int? = nil
-    ) {
-        self.layerCount = layerCount
-        self.headCount = headCount
-        self.embeddingSize = embeddingSize
-        self.contextLength = contextLength
-        self.vocabularySize = vocabularySize
-        self.layerNormEpsilon = layerNormEpsilon
-        self.innerSize = innerSize ?? 4 * embeddingSize
-    }
+/// `config.json` of a Hugging Face GPT-2 checkpoint, field by field. Every field that
+/// changes the computation is honoured (`n_inner`, `layer_norm_epsilon`) or refused
+/// by name; the rest (dropouts, token ids, task settings) do not affect a forward pass
+/// here and are ignored.
+struct GPT2ConfigFile: Codable {
+    var config: ModelConfig
 
     enum CodingKeys: String, CodingKey {
         case layerCount = "n_layer", headCount = "n_head", embeddingSize = "n_embd"
@@ -45,38 +22,55 @@ public struct GPT2CheckpointConfig: Sendable, Equatable, Codable {
         case vocabularySize = "vocab_size", layerNormEpsilon = "layer_norm_epsilon"
         case innerSize = "n_inner", modelType = "model_type", architectures
         case activation = "activation_function", tied = "tie_word_embeddings"
+        case scaleByLayer = "scale_attn_by_inverse_layer_idx", upcast = "reorder_and_upcast_attn"
+        case scaleWeights = "scale_attn_weights", blocks = "starling_blocks"
     }
 
-    public init(from decoder: any Decoder) throws {
+    init(config: ModelConfig) { self.config = config }
+
+    init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        layerCount = try c.decode(Int.self, forKey: .layerCount)
-        headCount = try c.decode(Int.self, forKey: .headCount)
-        embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
-        if let positions = try c.decodeIfPresent(Int.self, forKey: .contextLength) {
-            contextLength = positions
-        } else {
-            contextLength = try c.decode(Int.self, forKey: .legacyContextLength)
+        let contextLength = try c.decodeIfPresent(Int.self, forKey: .contextLength) ?? c.decode(Int.self, forKey: .legacyContextLength)
+        let embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
+        config = ModelConfig(
+            layers: try c.decode(Int.self, forKey: .layerCount), heads: try c.decode(Int.self, forKey: .headCount),
+            channels: embeddingSize, maxSequenceLength: contextLength, vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
+            mlpWidth: try c.decodeIfPresent(Int.self, forKey: .innerSize),
+            normEpsilon: try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5)
+        if let blocks = try c.decodeIfPresent([Int].self, forKey: .blocks) {
+            guard blocks.count == config.layers else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .blocks, in: c, debugDescription: "starling_blocks lists \(blocks.count) blocks for n_layer \(config.layers)")
+            }
+            config.blocks = blocks
         }
-        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
-        layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
-        innerSize = try c.decodeIfPresent(Int.self, forKey: .innerSize) ?? 4 * embeddingSize
+        func refuse(_ key: CodingKeys, _ why: String) -> DecodingError {
+            DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) \(why)")
+        }
         if let activation = try c.decodeIfPresent(String.self, forKey: .activation), activation != "gelu_new" {
-            throw DecodingError.dataCorruptedError(
-                forKey: .activation, in: c, debugDescription: "activation_function \(activation) is not supported (only gelu_new)")
+            throw refuse(.activation, "\(activation) is not supported (only gelu_new)")
+        }
+        if try c.decodeIfPresent(Bool.self, forKey: .tied) == false { throw refuse(.tied, "false is not supported (the output layer is tied to wte)") }
+        if try c.decodeIfPresent(Bool.self, forKey: .scaleByLayer) == true { throw refuse(.scaleByLayer, "true is not supported") }
+        if try c.decodeIfPresent(Bool.self, forKey: .upcast) == true { throw refuse(.upcast, "true is not supported") }
+        if try c.decodeIfPresent(Bool.self, forKey: .scaleWeights) == false { throw refuse(.scaleWeights, "false is not supported") }
+        if let type = try c.decodeIfPresent(String.self, forKey: .modelType), type != "gpt2" {
+            throw refuse(.modelType, "\(type) is not a GPT-2 checkpoint")
         }
     }
 
     /// Writes the fields above plus those `transformers` needs to load the checkpoint.
-    public func encode(to encoder: any Encoder) throws {
+    func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(layerCount, forKey: .layerCount)
-        try c.encode(headCount, forKey: .headCount)
-        try c.encode(embeddingSize, forKey: .embeddingSize)
-        try c.encode(contextLength, forKey: .contextLength)
-        try c.encode(contextLength, forKey: .legacyContextLength)
-        try c.encode(vocabularySize, forKey: .vocabularySize)
-        try c.encode(Double(layerNormEpsilon), forKey: .layerNormEpsilon)
-        if innerSize == 4 * embeddingSize { try c.encodeNil(forKey: .innerSize) } else { try c.encode(innerSize, forKey: .innerSize) }
+        try c.encode(config.layers, forKey: .layerCount)
+        try c.encode(config.heads, forKey: .headCount)
+        try c.encode(config.channels, forKey: .embeddingSize)
+        try c.encode(config.maxSequenceLength, forKey: .contextLength)
+        try c.encode(config.maxSequenceLength, forKey: .legacyContextLength)
+        try c.encode(config.vocabularySize, forKey: .vocabularySize)
+        try c.encode(Double(config.normEpsilon), forKey: .layerNormEpsilon)
+        if config.mlpWidth == 4 * config.channels { try c.encodeNil(forKey: .innerSize) } else { try c.encode(config.mlpWidth, forKey: .innerSize) }
+        if config.blocks != Array(0..<config.layers) { try c.encode(config.blocks, forKey: .blocks) }
         try c.encode("gpt2", forKey: .modelType)
         try c.encode(["GPT2LMHeadModel"], forKey: .architectures)
         try c.encode("gelu_new", forKey: .activation)
@@ -120,34 +114,18 @@ public struct GPT2Checkpoint: Sendable, Equatable {
     public static let configFileName = "config.json"
     public static let weightsFileName = "model.safetensors"
 
-    public var config: GPT2CheckpointConfig
+    public var config: ModelConfig
     /// Every parameter by its normalised name (`wte.weight`, `h.0.attn.c_attn.weight`, ...).
     public var parameters: [String: NamedTensor]
 
-    public init(config: GPT2CheckpointConfig, parameters: [String: NamedTensor]) {
+    public init(config: ModelConfig, parameters: [String: NamedTensor]) {
         self.config = config
         self.parameters = parameters
     }
 
-    /// Every parameter name and shape of a GPT-2 with `config`, in checkpoint order.
-    public static func parameterShapes(for config: GPT2CheckpointConfig) -> [(name: String, shape: [Int])] {
-        let c = config.embeddingSize
-        let inner = config.innerSize
-        var shapes: [(String, [Int])] = [("wte.weight", [config.vocabularySize, c]), ("wpe.weight", [config.contextLength, c])]
-        for layer in 0..<config.layerCount {
-            let p = "h.\(layer)."
-            shapes += [
-                (p + "ln_1.weight", [c]), (p + "ln_1.bias", [c]),
-                (p + "attn.c_attn.weight", [c, 3 * c]), (p + "attn.c_attn.bias", [3 * c]),
-                (p + "attn.c_proj.weight", [c, c]), (p + "attn.c_proj.bias", [c]),
-                (p + "ln_2.weight", [c]), (p + "ln_2.bias", [c]),
-                (p + "mlp.c_fc.weight", [c, inner]), (p + "mlp.c_fc.bias", [inner]),
-                (p + "mlp.c_proj.weight", [inner, c]), (p + "mlp.c_proj.bias", [c]),
-            ]
-        }
-        shapes += [("ln_f.weight", [c]), ("ln_f.bias", [c])]
-        return shapes
-    }
+    /// Every parameter name and shape of a GPT-2 with `config`, in checkpoint order
+    /// (the projection table's, `ModelConfig.parameterShapes`).
+    public static func parameterShapes(for config: ModelConfig) -> [(name: String, shape: [Int])] { config.parameterShapes }
 
     /// The normalised name of a checkpoint tensor, or nil for tensors that are not
     /// parameters (the tied `lm_head.weight`, the attention mask buffers).
@@ -180,24 +158,25 @@ public struct GPT2Checkpoint: Sendable, Equatable {
     }
 
     /// Reads a GPT-2 `config.json`.
-    public static func readConfig(_ path: String) throws(GPT2CheckpointError) -> GPT2CheckpointConfig {
+    public static func readConfig(_ path: String) throws(GPT2CheckpointError) -> ModelConfig {
         let bytes: [UInt8]
         do { bytes = try FileSystem.readBytes(path) } catch { throw .file(error) }
-        let config: GPT2CheckpointConfig
-        do { config = try JSONDecoder().decode(GPT2CheckpointConfig.self, from: Data(bytes)) } catch {
+        let config: ModelConfig
+        do { config = try JSONDecoder().decode(GPT2ConfigFile.self, from: Data(bytes)).config } catch {
             throw .invalidConfig(path: path, reason: describe(error))
         }
-        guard config.layerCount >= 1, config.headCount >= 1, config.embeddingSize >= 1, config.contextLength >= 1,
-            config.vocabularySize >= 1, config.innerSize >= 1
+        guard config.layers >= 1, config.heads >= 1, config.channels >= 1, config.maxSequenceLength >= 1,
+            config.vocabularySize >= 1, config.mlpWidth >= 1
         else { throw .inconsistentConfig("every size must be positive") }
-        guard config.embeddingSize % config.headCount == 0 else {
-            throw .inconsistentConfig("n_embd \(config.embeddingSize) is not a multiple of n_head \(config.headCount)")
+        guard config.channels % config.heads == 0 else {
+            throw .inconsistentConfig("n_embd \(config.channels) is not a multiple of n_head \(config.heads)")
         }
+        do { try config.validate() } catch { throw .inconsistentConfig(error.description) }
         return config
     }
 
     /// Checks that `parameters` holds exactly the GPT-2 parameters of `config`.
-    public static func validate(_ parameters: [String: NamedTensor], config: GPT2CheckpointConfig) throws(GPT2CheckpointError) {
+    public static func validate(_ parameters: [String: NamedTensor], config: ModelConfig) throws(GPT2CheckpointError) {
         let shapes = parameterShapes(for: config)
         for (name, shape) in shapes {
             guard let tensor = parameters[name] else { throw .missingTensor(name) }
@@ -221,7 +200,7 @@ public struct GPT2Checkpoint: Sendable, Equatable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let json: Data
-            do { json = try encoder.encode(config) } catch {
+            do { json = try encoder.encode(GPT2ConfigFile(config: config)) } catch {
                 throw FileError(path: FileSystem.join(directory, Self.configFileName), operation: "encode", reason: "\(error)")
             }
             try FileSystem.writeAtomically(Array(json) + [0x0A], to: FileSystem.join(directory, Self.configFileName))

@@ -12,12 +12,13 @@ final class Activations {
         var attentionProjection = 0  // (N,C)
         var residual2 = 0  // (N,C)
         var ln2 = 0, ln2Mean = 0, ln2Rstd = 0  // (N,C), (N), (N)
-        var fch = 0  // (N,4C) MLP hidden before GELU
-        var fchGelu = 0  // (N,4C)
+        var fch = 0  // (N,H) MLP hidden before GELU, H = MLP width
+        var fchGelu = 0  // (N,H)
         var fcProjection = 0  // (N,C)
         var residual3 = 0  // (N,C) block output
-        /// LoRA h = xd · Aᵀ (N,r) per target position in `LoRAConfig.Target.allCases`.
-        var loraH = [Int](repeating: 0, count: LoRAConfig.Target.allCases.count)
+        /// LoRA h = xd · Aᵀ (N,r) of slot k on projection p at loraH[k][p], -1 where
+        /// the slot has no adapter.
+        var loraH: [[Int]] = []
     }
 
     let B: Int, T: Int
@@ -32,12 +33,15 @@ final class Activations {
     // Backward scratch, one block's worth, reused layer after layer.
     let dStream: Int, dStream2: Int, dBranch: Int, dLN: Int, dAtty: Int  // (N,C) each
     let dQKV: Int  // (N,3C)
-    let dFCH: Int  // (N,4C)
-    let loraXD: Int  // (N,4C) dropped-out LoRA input
-    let loraDH: Int  // (N,r)
+    let dFCH: Int  // (N,H)
+    let loraXD: Int  // (N,max(C,H)) dropped-out LoRA input
+    let loraDH: Int  // (N,r) for the largest rank
 
-    init(config: GPT2Config, rank: Int, B: Int, T: Int) {
-        let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T
+    /// Sized for `config` at (B,T) with adapter slots of these layouts and ranks.
+    init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int) {
+        let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T, H = config.mlpWidth
+        let projections = config.projections.count
+        let maxRank = ranks.max() ?? 0
         var offset = 0
         func take(_ count: Int) -> Int {
             defer { offset += (count + 15) & ~15 }  // keep every tensor 64-byte aligned
@@ -58,14 +62,16 @@ final class Activations {
             block.ln2 = take(N * C)
             block.ln2Mean = take(N)
             block.ln2Rstd = take(N)
-            block.fch = take(N * 4 * C)
-            block.fchGelu = take(N * 4 * C)
+            block.fch = take(N * H)
+            block.fchGelu = take(N * H)
             block.fcProjection = take(N * C)
             block.residual3 = take(N * C)
-            if rank > 0 {
-                for i in block.loraH.indices { block.loraH[i] = take(N * rank) }
-            }
             blocks.append(block)
+        }
+        for (k, layout) in slots.enumerated() {
+            for l in blocks.indices {
+                blocks[l].loraH.append((0..<projections).map { p in layout.slot(layer: l, projection: p) == nil ? -1 : take(N * ranks[k]) })
+            }
         }
         self.blocks = blocks
         lnf = take(N * C)
@@ -80,13 +86,16 @@ final class Activations {
         dLN = take(N * C)
         dAtty = take(N * C)
         dQKV = take(N * 3 * C)
-        dFCH = take(N * 4 * C)
-        loraXD = rank > 0 ? take(N * 4 * C) : 0
-        loraDH = rank > 0 ? take(N * rank) : 0
+        dFCH = take(N * H)
+        loraXD = maxRank > 0 ? take(N * max(C, H)) : 0
+        loraDH = maxRank > 0 ? take(N * maxRank) : 0
         self.B = B
         self.T = T
         buffer = FloatBuffer(count: offset)
     }
 
     @inline(__always) subscript(offset: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + offset }
+
+    /// Offset of slot k's h on projection p of block `layer`.
+    func loraH(slot k: Int, layer: Int, projection p: Int) -> Int { blocks[layer].loraH[k][p] }
 }

@@ -36,21 +36,33 @@ public final class AdamW {
 
     /// Updates `parameters` in place from `gradients` (both `parameterCount` long).
     func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
+        step(segments: [(parameters, UnsafeMutablePointer(mutating: gradients), parameterCount)], learningRate: learningRate)
+    }
+
+    /// One step over parameters held in several runs: the moments cover the runs one
+    /// after another (their counts add up to `parameterCount`).
+    func step(segments: [(values: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, count: Int)], learningRate: Float) {
+        precondition(segments.reduce(0) { $0 + $1.count } == parameterCount, "AdamW holds \(parameterCount) moments")
         stepCount += 1
         let t = Float(stepCount)
         let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
         let (b1, b2, eps, decay) = (beta1, beta2, epsilon, weightDecay)
-        let m = m.pointer, v = v.pointer
-        Parallel.forRanges(parameterCount, costPerItem: 16) { range in
-            for i in range {
-                let g = gradients[i]
-                let mi = b1 * m[i] + (1 - b1) * g
-                let vi = b2 * v[i] + (1 - b2) * g * g
-                m[i] = mi
-                v[i] = vi
-                let update = (mi / correction1) / ((vi / correction2).squareRoot() + eps)
-                parameters[i] -= learningRate * (update + decay * parameters[i])
+        var offset = 0
+        for segment in segments {
+            let m = m.pointer + offset, v = v.pointer + offset
+            let parameters = segment.values, gradients = segment.gradients
+            Parallel.forRanges(segment.count, costPerItem: 16) { range in
+                for i in range {
+                    let g = gradients[i]
+                    let mi = b1 * m[i] + (1 - b1) * g
+                    let vi = b2 * v[i] + (1 - b2) * g * g
+                    m[i] = mi
+                    v[i] = vi
+                    let update = (mi / correction1) / ((vi / correction2).squareRoot() + eps)
+                    parameters[i] -= learningRate * (update + decay * parameters[i])
+                }
             }
+            offset += segment.count
         }
     }
 

@@ -1,4 +1,6 @@
-// ParameterLayout: the size table that carves GPT-2's parameters out of one buffer.
+// ParameterLayout: the size table that carves a model's parameters out of one buffer,
+// and LoRALayout, the same for one adapter slot. Both read the projection table of
+// `ModelConfig`; neither restates a block's shape.
 
 /// One named tensor inside a flat buffer.
 struct TensorSlot: Equatable {
@@ -8,18 +10,19 @@ struct TensorSlot: Equatable {
     var count: Int { shape.reduce(1, *) }
 }
 
-/// Offsets of every GPT-2 parameter in one flat allocation, named and shaped exactly
-/// as Hugging Face's `GPT2Model` state dict (Conv1D weights stored [in, out]). The
-/// gradient buffer, in full training, uses the same offsets.
+/// Offsets of every parameter in one flat allocation, named and shaped as
+/// `ModelConfig.parameterShapes` lists them. A gradient buffer uses the same offsets.
 struct ParameterLayout {
     /// Offsets of one block's tensors.
     struct Block {
         var ln1Weight = 0, ln1Bias = 0
-        var qkvWeight = 0, qkvBias = 0
-        var attentionProjectionWeight = 0, attentionProjectionBias = 0
         var ln2Weight = 0, ln2Bias = 0
-        var fcWeight = 0, fcBias = 0
-        var fcProjectionWeight = 0, fcProjectionBias = 0
+        /// Weight and bias offset of each projection, in `ModelConfig.projections` order
+        /// (bias -1 when the projection has none).
+        var weights: [Int] = []
+        var biases: [Int] = []
+        /// The block's tensors occupy `range` of the buffer, contiguously.
+        var range: Range<Int> = 0..<0
     }
 
     let slots: [TensorSlot]
@@ -27,48 +30,47 @@ struct ParameterLayout {
     let wte: Int, wpe: Int, lnfWeight: Int, lnfBias: Int
     let blocks: [Block]
 
-    init(config: GPT2Config) {
-        let C = config.channels, V = config.vocabularySize, maxT = config.maxSequenceLength
+    init(config: ModelConfig) {
         var slots: [TensorSlot] = []
+        var offsets: [String: Int] = [:]
         var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
+        for (name, shape) in config.parameterShapes {
             let slot = TensorSlot(name: name, shape: shape, offset: offset)
             slots.append(slot)
+            offsets[name] = offset
             offset += slot.count
-            return slot.offset
         }
-        wte = add("wte.weight", [V, C])
-        wpe = add("wpe.weight", [maxT, C])
-        var blocks: [Block] = []
-        for l in 0..<config.layers {
+        wte = offsets["wte.weight"]!
+        wpe = offsets["wpe.weight"]!
+        lnfWeight = offsets["ln_f.weight"]!
+        lnfBias = offsets["ln_f.bias"]!
+        blocks = (0..<config.layers).map { l in
+            let p = "h.\(l)."
             var block = Block()
-            block.ln1Weight = add("h.\(l).ln_1.weight", [C])
-            block.ln1Bias = add("h.\(l).ln_1.bias", [C])
-            block.qkvWeight = add("h.\(l).attn.c_attn.weight", [C, 3 * C])
-            block.qkvBias = add("h.\(l).attn.c_attn.bias", [3 * C])
-            block.attentionProjectionWeight = add("h.\(l).attn.c_proj.weight", [C, C])
-            block.attentionProjectionBias = add("h.\(l).attn.c_proj.bias", [C])
-            block.ln2Weight = add("h.\(l).ln_2.weight", [C])
-            block.ln2Bias = add("h.\(l).ln_2.bias", [C])
-            block.fcWeight = add("h.\(l).mlp.c_fc.weight", [C, 4 * C])
-            block.fcBias = add("h.\(l).mlp.c_fc.bias", [4 * C])
-            block.fcProjectionWeight = add("h.\(l).mlp.c_proj.weight", [4 * C, C])
-            block.fcProjectionBias = add("h.\(l).mlp.c_proj.bias", [C])
-            blocks.append(block)
+            block.ln1Weight = offsets[p + "ln_1.weight"]!
+            block.ln1Bias = offsets[p + "ln_1.bias"]!
+            block.ln2Weight = offsets[p + "ln_2.weight"]!
+            block.ln2Bias = offsets[p + "ln_2.bias"]!
+            for projection in config.projections {
+                block.weights.append(offsets[p + projection.target.rawValue + ".weight"]!)
+                block.biases.append(offsets[p + projection.target.rawValue + ".bias"] ?? -1)
+            }
+            let own = slots.filter { $0.name.hasPrefix(p) }
+            block.range = own.first!.offset..<(own.last!.offset + own.last!.count)
+            return block
         }
-        lnfWeight = add("ln_f.weight", [C])
-        lnfBias = add("ln_f.bias", [C])
-        self.blocks = blocks
         self.slots = slots
         self.count = offset
     }
 }
 
-/// Offsets of every LoRA A and B in one flat allocation, in the canonical
-/// `LoRAAdapter` order (layer, then target, then A before B).
+/// Offsets of every LoRA A and B of one adapter slot in one flat allocation, in the
+/// canonical `LoRAAdapter` order (block, then target, then A before B).
 struct LoRALayout {
     struct Slot {
+        /// Position of the block in the model, and its index in the source model.
         let layer: Int
+        let blockIndex: Int
         let target: LoRAConfig.Target
         let inFeatures: Int
         let outFeatures: Int
@@ -78,23 +80,26 @@ struct LoRALayout {
 
     let slots: [Slot]
     let count: Int
-    /// slotIndex[layer][target position in `LoRAConfig.Target.allCases`].
+    /// slotIndex[layer][projection position in `ModelConfig.projections`].
     private let slotIndex: [[Int?]]
 
-    init(config: GPT2Config, lora: LoRAConfig) {
-        let C = config.channels, r = lora.rank
+    init(config: ModelConfig, lora: LoRAConfig) {
+        let r = lora.rank
+        let projections = config.projections
         var slots: [Slot] = []
-        var index = Array(repeating: [Int?](repeating: nil, count: LoRAConfig.Target.allCases.count), count: config.layers)
+        var index = Array(repeating: [Int?](repeating: nil, count: projections.count), count: config.layers)
         var offset = 0
-        for l in 0..<config.layers {
+        for (l, blockIndex) in config.blocks.enumerated() where lora.blocks?.contains(blockIndex) ?? true {
             for target in lora.targets {
-                let (inFeatures, outFeatures) = LoRALayout.features(of: target, channels: C)
+                guard let p = projections.firstIndex(where: { $0.target == target }) else { continue }
+                let projection = projections[p]
                 let a = offset
-                offset += r * inFeatures
+                offset += r * projection.inFeatures
                 let b = offset
-                offset += outFeatures * r
-                index[l][LoRAConfig.Target.allCases.firstIndex(of: target)!] = slots.count
-                slots.append(Slot(layer: l, target: target, inFeatures: inFeatures, outFeatures: outFeatures, a: a, b: b))
+                offset += projection.outFeatures * r
+                index[l][p] = slots.count
+                slots.append(Slot(layer: l, blockIndex: blockIndex, target: target, inFeatures: projection.inFeatures,
+                                  outFeatures: projection.outFeatures, a: a, b: b))
             }
         }
         self.slots = slots
@@ -102,18 +107,20 @@ struct LoRALayout {
         self.count = offset
     }
 
-    /// The adapter of `target` in block `layer`, if that projection carries one.
-    func slot(layer: Int, target: LoRAConfig.Target) -> Slot? {
-        slotIndex[layer][LoRAConfig.Target.allCases.firstIndex(of: target)!].map { slots[$0] }
+    /// The adapter on projection `projection` (a position in `ModelConfig.projections`)
+    /// of block `layer`, if it carries one.
+    func slot(layer: Int, projection: Int) -> Slot? {
+        slotIndex[layer][projection].map { slots[$0] }
     }
+}
 
-    /// (in, out) features of a projection in a model of width C.
-    static func features(of target: LoRAConfig.Target, channels C: Int) -> (Int, Int) {
-        switch target {
-        case .attentionQKV: (C, 3 * C)
-        case .attentionOutput: (C, C)
-        case .mlpIn: (C, 4 * C)
-        case .mlpOut: (4 * C, C)
+extension ModelConfig {
+    /// Every tensor name and shape of an adapter with `lora` on this model, in the
+    /// canonical `LoRAAdapter` order (A `[r, in]` before B `[out, r]`).
+    public func adapterShapes(_ lora: LoRAConfig) -> [(name: String, shape: [Int])] {
+        LoRALayout(config: self, lora: lora).slots.flatMap { entry in
+            [(LoRAAdapter.tensorName(layer: entry.blockIndex, target: entry.target, isB: false), [lora.rank, entry.inFeatures]),
+             (LoRAAdapter.tensorName(layer: entry.blockIndex, target: entry.target, isB: true), [entry.outFeatures, lora.rank])]
         }
     }
 }

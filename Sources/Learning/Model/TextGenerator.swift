@@ -4,13 +4,13 @@ import Foundation
 
 /// Samples continuations with temperature and top-k.
 public struct TextGenerator {
-    public let model: GPT2Model
+    public let model: TransformerModel
     /// Softmax temperature; 0 picks the most likely token every time.
     public var temperature: Float
     /// Sample among the k most likely tokens only (nil: the whole vocabulary).
     public var topK: Int?
 
-    public init(model: GPT2Model, temperature: Float = 1, topK: Int? = nil) {
+    public init(model: TransformerModel, temperature: Float = 1, topK: Int? = nil) {
         precondition(temperature >= 0, "temperature must not be negative")
         precondition(topK.map { $0 >= 1 } ?? true, "top-k must be at least 1")
         self.model = model

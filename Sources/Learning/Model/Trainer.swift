@@ -1,4 +1,6 @@
 // Trainer: one optimisation step = accumulate micro-batches, clip, AdamW, schedule.
+// Each parameter group keeps its own AdamW moments and bias-correction count, so a
+// scheme can train one group in one phase and another in the next.
 
 /// What one training step did.
 public struct TrainingStepResult: Sendable, Equatable {
@@ -13,43 +15,60 @@ public struct TrainingStepResult: Sendable, Equatable {
 /// Scales every trainable gradient of `model` so that their global norm is at most
 /// `maxNorm`, and returns the norm before scaling.
 @discardableResult
-public func clipGradients(of model: GPT2Model, maxNorm: Float) -> Float {
+public func clipGradients(of model: TransformerModel, maxNorm: Float) -> Float {
     let norm = model.gradientNorm()
     if norm > maxNorm, norm > 0 {
         let scale = maxNorm / norm
-        let g = model.trainableGradients.pointer
-        Parallel.forRanges(model.trainableGradients.count, costPerItem: 1) { range in
-            for i in range { g[i] *= scale }
+        for group in model.trainableGroups {
+            for segment in model.groupSegments(group) {
+                let g = segment.gradients
+                Parallel.forRanges(segment.count, costPerItem: 1) { range in
+                    for i in range { g[i] *= scale }
+                }
+            }
         }
     }
     return norm
 }
 
-/// Trains a model's trainable parameters (its adapter, or its whole base in `.full`
-/// mode) with AdamW under a learning-rate schedule.
+/// Trains the model's trainable groups with AdamW under a learning-rate schedule.
 public final class Trainer {
-    public let model: GPT2Model
-    public let optimizer: AdamW
+    public let model: TransformerModel
     public var schedule: LearningRateSchedule
     /// Clip the global gradient norm to this value; nil disables clipping.
     public var maxGradientNorm: Float?
     /// Steps taken so far; the schedule is read at this index.
     public private(set) var step = 0
+    let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    /// AdamW state per group name, made when the group first trains.
+    var optimizers: [String: AdamW] = [:]
 
-    public init(model: GPT2Model, schedule: LearningRateSchedule, weightDecay: Float = 1e-3,
+    public init(model: TransformerModel, schedule: LearningRateSchedule, weightDecay: Float = 1e-3,
                 beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8, maxGradientNorm: Float? = 1) {
         self.model = model
         self.schedule = schedule
         self.maxGradientNorm = maxGradientNorm
-        optimizer = AdamW(parameterCount: model.trainableParameterCount, beta1: beta1, beta2: beta2,
-                          epsilon: epsilon, weightDecay: weightDecay)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    /// The AdamW state of `group`, made on first use.
+    func optimizer(for group: ParameterGroup) -> AdamW {
+        if let existing = optimizers[group.name] { return existing }
+        let count = model.groupSegments(group).reduce(0) { $0 + $1.count }
+        let made = AdamW(parameterCount: count, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+        optimizers[group.name] = made
+        return made
     }
 
     /// Continues the schedule from step `step` (a restored state).
     func restoreStep(_ step: Int) { self.step = step }
 
     /// Accumulates the gradients of every micro-batch (each weighted 1/k, so k
-    /// micro-batches of size b step like one batch of k·b), clips, and takes one AdamW step.
+    /// micro-batches of size b step like one batch of k·b), clips, and takes one AdamW
+    /// step on every group the model trains.
     @discardableResult
     public func trainStep(_ microBatches: [TokenBatch]) -> TrainingStepResult {
         precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")
@@ -63,7 +82,9 @@ public final class Trainer {
         }
         let norm = maxGradientNorm.map { clipGradients(of: model, maxNorm: $0) } ?? model.gradientNorm()
         let learningRate = schedule.learningRate(at: step)
-        optimizer.step(parameters: model.trainableValues.pointer, gradients: model.trainableGradients.pointer, learningRate: learningRate)
+        for group in model.trainableGroups {
+            optimizer(for: group).step(segments: model.groupSegments(group), learningRate: learningRate)
+        }
         step += 1
         return TrainingStepResult(loss: lossSum * scale, gradientNorm: norm, learningRate: learningRate)
     }

@@ -59,10 +59,10 @@ public enum ClusterPreparation {
             byteCount: bytes, seed: t.defaults.seed &+ 0x5EED, nodeIndex: t.nodes.count)
         let tokens = ByteTokenizer().encode(text)
         let sequenceLength = 64
-        let config = GPT2Config(
+        let config = ModelConfig(
             layers: 2, heads: 2, channels: 64, maxSequenceLength: max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64),
             vocabularySize: 256)
-        let model = GPT2Model(config: config, lora: nil, seed: t.defaults.seed)
+        let model = TransformerModel(config: config, lora: nil, seed: t.defaults.seed)
         let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 3e-3, totalSteps: baseSteps))
         var sampler = try TextDataset(tokens: tokens)
             .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: t.defaults.seed)

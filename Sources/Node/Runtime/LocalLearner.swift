@@ -30,7 +30,7 @@ public final class LocalLearner {
     /// Reference batches derived for `prediction`.
     public static let referenceBatchCount = 2
 
-    public let model: GPT2Model
+    public let model: TransformerModel
     public let trainer: Trainer
     public let splits: DatasetSplits
     public let settings: NodeSettings
@@ -111,37 +111,37 @@ public final class LocalLearner {
         }
     }
 
-    /// `random:tiny` (GPT2Config.tiny, initialised from the topology's seed, so every node
-    /// holds the same base), `random:gpt2` (GPT2Config.gpt2Small, likewise) or a Hugging
+    /// `random:tiny` (ModelConfig.tiny, initialised from the topology's seed, so every node
+    /// holds the same base), `random:gpt2` (ModelConfig.gpt2Small, likewise) or a Hugging
     /// Face-layout folder.
     /// `lora` nil makes a model without adapters (every parameter trainable).
-    public static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int, lora: LoRAConfig?) throws -> GPT2Model {
+    public static func baseModel(_ settings: NodeSettings, baseDirectory: String, vocabularySize: Int, lora: LoRAConfig?) throws -> TransformerModel {
         if settings.baseModel.hasPrefix("random:") {
             let shape = settings.baseModel.dropFirst("random:".count)
-            var config: GPT2Config
+            var config: ModelConfig
             switch shape {
             case "tiny":
-                config = GPT2Config.tiny
+                config = ModelConfig.tiny
                 config.vocabularySize = vocabularySize
             case "gpt2":
                 // The GPT-2 124M shape, for measuring a node at full size; its vocabulary
                 // of 50257 holds any tokenizer used here (bytes: 256, GPT-2 BPE: 50257).
-                config = GPT2Config.gpt2Small
+                config = ModelConfig.gpt2Small
                 guard config.vocabularySize >= vocabularySize else {
                     throw LearnerError.baseModel("the tokenizer's \(vocabularySize) ids exceed GPT-2's vocabulary of \(config.vocabularySize)")
                 }
             default:
                 throw LearnerError.baseModel("unknown random shape \"\(shape)\" (known: tiny, gpt2)")
             }
-            return GPT2Model(config: config, lora: lora, seed: settings.seed)
+            return TransformerModel(config: config, lora: lora, seed: settings.seed)
         }
         let folder = settings.baseModel.hasPrefix("/") ? settings.baseModel
             : (baseDirectory as NSString).appendingPathComponent(settings.baseModel)
         do {
             let checkpoint = try GPT2Checkpoint.load(from: folder)
             // The base comes from the checkpoint: no random base is drawn only to be overwritten.
-            let model = try GPT2Model(
-                config: checkpoint.config.modelConfig, lora: lora, seed: settings.seed, parameters: checkpoint.parameters)
+            let model = try TransformerModel(
+                config: checkpoint.config, lora: lora, seed: settings.seed, parameters: checkpoint.parameters)
             guard model.config.vocabularySize >= vocabularySize else {
                 throw LearnerError.baseModel("vocabulary \(model.config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")
             }

@@ -1,15 +1,12 @@
-// LayerNorm over the channel dimension, GPT-2's eps = 1e-5.
+// LayerNorm over the channel dimension (GPT-2's eps is 1e-5, `layer_norm_epsilon`).
 
 import Foundation
-
-/// GPT-2's LayerNorm epsilon.
-let layerNormEpsilon: Float = 1e-5
 
 /// out (N,C) = (inp - mean) · rstd · weight + bias, per row of inp (N,C).
 /// mean (N) and rstd (N) = 1 / sqrt(var + eps) are kept for the backward pass.
 func layerNormForward(
     out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int
+    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int, epsilon: Float = 1e-5
 ) {
     Parallel.forRanges(N, costPerItem: 8 * C) { rows in
         for row in rows {
@@ -22,7 +19,7 @@ func layerNormForward(
                 let d = x[c] - m
                 variance += d * d
             }
-            let s = 1 / (variance / Float(C) + layerNormEpsilon).squareRoot()
+            let s = 1 / (variance / Float(C) + epsilon).squareRoot()
             for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
             mean[row] = m
             rstd[row] = s

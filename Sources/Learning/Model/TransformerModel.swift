@@ -1,0 +1,571 @@
+// TransformerModel: a transformer with named adapter slots, trained on the CPU.
+//
+// Parameters live in one flat buffer laid out and named by `ModelConfig`'s projection
+// table, so a checkpoint loads by name. Each adapter slot (a named LoRA set with its
+// own rank, scale, targets and blocks) owns another flat buffer. Activations live in a
+// third, sized for (B,T) and kept for backward. Every matrix product goes through
+// cblas_sgemm.
+//
+// What trains is a list of parameter groups: the base (all of it or some blocks) and
+// any slots. Backward carries input gradients as far down as something trains and
+// computes weight gradients only for the groups being trained; a frozen slot still
+// shapes the forward pass and the input gradients through it.
+
+import Foundation
+
+/// Errors of loading parameters or adapters into a model.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    /// A tensor the model needs is not in the checkpoint.
+    case missingTensor(name: String)
+    /// A tensor has the wrong shape.
+    case shapeMismatch(name: String, expected: [Int], found: [Int])
+    /// The model has no adapter slot of that name.
+    case noSlot(String)
+    /// An adapter's configuration or tensors do not match the slot's layout.
+    case adapterMismatch(String)
+    /// A parameter group names blocks or slots the model does not have.
+    case unknownGroup(String)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let name): "missing tensor \(name)"
+        case .shapeMismatch(let name, let expected, let found): "tensor \(name) has shape \(found), expected \(expected)"
+        case .noSlot(let name): "the model has no adapter slot \"\(name)\""
+        case .adapterMismatch(let why): "adapter does not match the model: \(why)"
+        case .unknownGroup(let why): "unknown parameter group: \(why)"
+        }
+    }
+}
+
+/// A named LoRA slot a model carries: its name and configuration.
+public struct AdapterSlotSpec: Sendable, Equatable {
+    public var name: String
+    public var lora: LoRAConfig
+    public init(name: String, lora: LoRAConfig) {
+        self.name = name
+        self.lora = lora
+    }
+}
+
+/// Something a trainer can optimise, with AdamW state of its own.
+public enum ParameterGroup: Hashable, Sendable, CustomStringConvertible {
+    /// Every base parameter (embeddings, blocks, final norm).
+    case base
+    /// The base parameters of some blocks, by block index (`ModelConfig.blocks`).
+    case baseBlocks([Int])
+    /// One adapter slot.
+    case slot(String)
+
+    /// The group's name, as optimizer state files key it.
+    public var name: String {
+        switch self {
+        case .base: "base"
+        case .baseBlocks(let blocks): "base.blocks." + blocks.map(String.init).joined(separator: ",")
+        case .slot(let name): "slot." + name
+        }
+    }
+
+    public var description: String { name }
+}
+
+/// One adapter slot inside a model: its layout and buffers.
+final class AdapterSlot {
+    let name: String
+    let lora: LoRAConfig
+    let layout: LoRALayout
+    let values: FloatBuffer
+    /// Allocated when the slot first trains.
+    var gradients: FloatBuffer?
+
+    init(name: String, lora: LoRAConfig, layout: LoRALayout) {
+        self.name = name
+        self.lora = lora
+        self.layout = layout
+        values = FloatBuffer(count: layout.count)
+    }
+}
+
+/// A transformer (GPT-2 family: LayerNorm, GELU, learned positions, output tied to
+/// `wte`) with any number of named LoRA slots.
+///
+/// ```swift
+/// let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 1)
+/// let loss = model.forward(inputs: x, targets: y, batchSize: 4, sequenceLength: 64, training: true)
+/// model.zeroGradients()
+/// model.backward()
+/// ```
+public final class TransformerModel {
+    /// The name of the slot `init(config:lora:seed:)` makes, as PEFT names its default adapter.
+    public static let defaultSlot = "default"
+
+    public let config: ModelConfig
+    public let seed: UInt64
+
+    let parameterLayout: ParameterLayout
+    let parameters: FloatBuffer
+    /// Base parameter gradients, same layout as `parameters`; allocated when a base group first trains.
+    private(set) var parameterGradients: FloatBuffer?
+    let slots: [AdapterSlot]
+
+    /// The slots the forward pass applies (all of them at first).
+    public var activeSlots: Set<String>
+    /// What backward computes weight gradients for and a trainer steps.
+    public private(set) var trainableGroups: [ParameterGroup] = []
+    /// Per block position: whether its base parameters train.
+    private var baseTrains: [Bool]
+    private var embeddingsTrain = false
+
+    private(set) var activations: Activations?
+    private var inputs: [Int32] = []
+    private var targets: [Int32]?
+    /// Number of positions with a target in the last forward.
+    private(set) var targetCount = 0
+    /// Counts training forwards; each one draws fresh dropout masks. Part of a
+    /// resumable state: a restored run sets it back to continue the same masks.
+    public var dropoutPosition: UInt64 = 0
+    private var lastForwardTrained = false
+    /// Backward turns the logits into their gradient in place.
+    private var logitsHoldGradient = false
+
+    /// Makes a model with GPT-2's initialisation drawn from `seed`: weights normal(0, 0.02),
+    /// the two residual projections (`c_proj`) normal(0, 0.02 / sqrt(2L)), biases 0,
+    /// LayerNorm weights 1 — or, with `parameters`, the base from those tensors (no
+    /// random draw). Every slot's A is Kaiming-uniform as PEFT draws it (bound
+    /// 1 / sqrt(in)), each B is zero, so the initial model equals the base.
+    /// Nothing trains until `setTrainable` says what.
+    /// - Throws: `ModelError` when `parameters` lack a tensor or have a wrong shape.
+    public init(config: ModelConfig, slots: [AdapterSlotSpec], seed: UInt64, parameters tensors: [String: NamedTensor]? = nil) throws {
+        do { try config.validate() } catch { preconditionFailure("invalid model config: \(error)") }
+        precondition(Set(slots.map(\.name)).count == slots.count, "adapter slot names must be distinct")
+        self.config = config
+        self.seed = seed
+        parameterLayout = ParameterLayout(config: config)
+        parameters = FloatBuffer(count: parameterLayout.count)
+        baseTrains = Array(repeating: false, count: config.layers)
+        activeSlots = Set(slots.map(\.name))
+        var built: [AdapterSlot] = []
+        for (k, spec) in slots.enumerated() {
+            do { try spec.lora.validate() } catch { preconditionFailure("slot \(spec.name): \(error)") }
+            for target in spec.lora.targets where config.projection(target) == nil {
+                throw ModelError.adapterMismatch("slot \(spec.name): target \(target.rawValue) is not a projection of a \(config.family.rawValue) block")
+            }
+            if let blocks = spec.lora.blocks, let missing = blocks.first(where: { !config.blocks.contains($0) }) {
+                throw ModelError.adapterMismatch("slot \(spec.name): block \(missing) is not in the model (blocks \(config.blocks))")
+            }
+            let slot = AdapterSlot(name: spec.name, lora: spec.lora, layout: LoRALayout(config: config, lora: spec.lora))
+            // The first slot's stream is the one a single-adapter model always drew.
+            var random = SeededRandom(seed: SeededRandom.mix(seed ^ 0x4C6F_5241 &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15))  // "LoRA"
+            for entry in slot.layout.slots {
+                let bound = 1 / Float(entry.inFeatures).squareRoot()
+                let a = slot.values[entry.a]
+                for i in 0..<(spec.lora.rank * entry.inFeatures) { a[i] = random.uniform(-bound, bound) }
+            }
+            built.append(slot)
+        }
+        self.slots = built
+        if let tensors {
+            try loadParameters(tensors)
+        } else {
+            var random = SeededRandom(seed: seed)
+            let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
+            for slot in parameterLayout.slots {
+                let values = UnsafeMutableBufferPointer(start: parameters[slot.offset], count: slot.count)
+                if slot.name.hasSuffix("ln_1.weight") || slot.name.hasSuffix("ln_2.weight") || slot.name == "ln_f.weight" {
+                    values.update(repeating: 1)
+                } else if slot.name.hasSuffix(".bias") {
+                    values.update(repeating: 0)
+                } else {
+                    random.fillNormal(values, std: slot.name.hasSuffix("c_proj.weight") ? residualStd : 0.02)
+                }
+            }
+        }
+    }
+
+    /// A model with one LoRA slot named `default` that trains (the base frozen), or,
+    /// with `lora` nil, no slot and the whole base training (pretraining).
+    public convenience init(config: ModelConfig, lora: LoRAConfig?, seed: UInt64) {
+        // Cannot throw: no tensors are loaded and the default targets are GPT-2's.
+        try! self.init(config: config, lora: lora, seed: seed, parameters: nil)
+    }
+
+    /// As `init(config:lora:seed:)`, with the base from `parameters` (Hugging Face
+    /// names, as `loadParameters` takes them).
+    /// - Throws: what `loadParameters` throws.
+    public convenience init(config: ModelConfig, lora: LoRAConfig?, seed: UInt64, parameters: [String: NamedTensor]?) throws {
+        try self.init(config: config, slots: lora.map { [AdapterSlotSpec(name: Self.defaultSlot, lora: $0)] } ?? [],
+                      seed: seed, parameters: parameters)
+        try setTrainable(lora == nil ? [.base] : [.slot(Self.defaultSlot)])
+    }
+
+    /// Names of the model's adapter slots, in order.
+    public var slotNames: [String] { slots.map(\.name) }
+
+    /// The LoRA settings of slot `name`.
+    public func slotConfig(named name: String) -> LoRAConfig? { slot(named: name)?.lora }
+
+    func slot(named name: String) -> AdapterSlot? { slots.first { $0.name == name } }
+
+    /// Number of base parameters (124,439,808 for GPT-2 small).
+    public var parameterCount: Int { parameterLayout.count }
+
+    /// Number of values of every group that trains.
+    public var trainableParameterCount: Int { trainableGroups.reduce(0) { $0 + groupSegments($1).reduce(0) { $0 + $1.count } } }
+
+    // MARK: - What trains
+
+    /// Makes `groups` the ones that train; gradient buffers are allocated on first use.
+    /// - Throws: `ModelError.unknownGroup` for a slot or block the model lacks.
+    public func setTrainable(_ groups: [ParameterGroup]) throws(ModelError) {
+        var base = Array(repeating: false, count: config.layers)
+        var embeddings = false
+        for group in groups {
+            switch group {
+            case .base:
+                base = base.map { _ in true }
+                embeddings = true
+            case .baseBlocks(let blocks):
+                for b in blocks {
+                    guard let l = config.blocks.firstIndex(of: b) else { throw .unknownGroup("block \(b) is not in the model") }
+                    base[l] = true
+                }
+            case .slot(let name):
+                guard slot(named: name) != nil else { throw .unknownGroup("no slot \"\(name)\"") }
+            }
+        }
+        for group in groups { allocateGradients(for: group) }
+        baseTrains = base
+        embeddingsTrain = embeddings
+        trainableGroups = groups
+    }
+
+    /// Makes the gradient buffer a group needs, if it is not there yet.
+    func allocateGradients(for group: ParameterGroup) {
+        switch group {
+        case .base, .baseBlocks:
+            if parameterGradients == nil { parameterGradients = FloatBuffer(count: parameterLayout.count) }
+        case .slot(let name):
+            if let slot = slot(named: name), slot.gradients == nil { slot.gradients = FloatBuffer(count: slot.layout.count) }
+        }
+    }
+
+    /// The (values, gradients, count) runs of a group's storage, in a fixed order.
+    func groupSegments(_ group: ParameterGroup) -> [(values: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, count: Int)] {
+        switch group {
+        case .base:
+            guard let g = parameterGradients else { return [] }
+            return [(parameters.pointer, g.pointer, parameters.count)]
+        case .baseBlocks(let blocks):
+            guard let g = parameterGradients else { return [] }
+            return blocks.compactMap { b in
+                config.blocks.firstIndex(of: b).map { l in
+                    let r = parameterLayout.blocks[l].range
+                    return (parameters[r.lowerBound], g[r.lowerBound], r.count)
+                }
+            }
+        case .slot(let name):
+            guard let slot = slot(named: name), let g = slot.gradients else { return [] }
+            return [(slot.values.pointer, g.pointer, slot.values.count)]
+        }
+    }
+
+    /// Whether slot `slot` trains now.
+    private func trains(_ slot: AdapterSlot) -> Bool { trainableGroups.contains(.slot(slot.name)) }
+
+    /// The lowest block position whose input gradient is needed: below it nothing
+    /// trains. -1 when the embeddings train; `layers` when nothing does.
+    private var lowestTrainedLayer: Int {
+        if embeddingsTrain { return -1 }
+        var lowest = config.layers
+        if let l = baseTrains.firstIndex(of: true) { lowest = l }
+        for slot in slots where trains(slot) {
+            if let l = slot.layout.slots.first?.layer { lowest = min(lowest, l) }
+        }
+        return lowest
+    }
+
+    // MARK: - Forward
+
+    /// Runs the model on `inputs` (B,T) token ids. With `targets` (B,T) it returns the
+    /// mean cross-entropy over the positions whose target is not negative (a negative
+    /// target marks padding). `training` enables LoRA dropout. Activations are kept for
+    /// `backward()` and the logits for `withLogits`.
+    @discardableResult
+    public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int, training: Bool) -> Float? {
+        let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T
+        precondition(B > 0 && T > 0 && T <= config.maxSequenceLength, "sequence length \(T) outside 1...\(config.maxSequenceLength)")
+        precondition(inputs.count == N, "inputs hold \(inputs.count) ids, expected B·T = \(N)")
+        precondition(inputs.allSatisfy { $0 >= 0 && Int($0) < V }, "an input id is outside the vocabulary 0..<\(V)")
+        if let targets {
+            precondition(targets.count == N, "targets hold \(targets.count) ids, expected B·T = \(N)")
+            precondition(targets.allSatisfy { Int($0) < V }, "a target id is outside the vocabulary 0..<\(V)")
+        }
+        let acts = activations(B: B, T: T)
+        self.inputs = inputs
+        self.targets = targets
+        logitsHoldGradient = false
+        if training { dropoutPosition &+= 1 }
+        lastForwardTrained = training
+        let p = parameters, layout = parameterLayout, eps = config.normEpsilon
+        let H = config.mlpWidth
+
+        inputs.withUnsafeBufferPointer { tokens in
+            encoderForward(out: acts[acts.encoded], tokens: tokens.baseAddress!, wte: p[layout.wte], wpe: p[layout.wpe], B: B, T: T, C: C)
+        }
+        var residual = acts[acts.encoded]
+        for l in 0..<config.layers {
+            let w = layout.blocks[l], a = acts.blocks[l]
+            layerNormForward(out: acts[a.ln1], mean: acts[a.ln1Mean], rstd: acts[a.ln1Rstd], inp: residual,
+                             weight: p[w.ln1Weight], bias: p[w.ln1Bias], N: N, C: C, epsilon: eps)
+            projectionForward(layer: l, projection: 0, out: acts[a.qkv], inp: acts[a.ln1], acts: acts, IC: C, OC: 3 * C)
+            attentionForward(out: acts[a.atty], att: acts[a.att], qkv: acts[a.qkv], B: B, T: T, C: C, NH: NH)
+            projectionForward(layer: l, projection: 1, out: acts[a.attentionProjection], inp: acts[a.atty], acts: acts, IC: C, OC: C)
+            residualForward(out: acts[a.residual2], a: residual, b: acts[a.attentionProjection], N: N * C)
+            layerNormForward(out: acts[a.ln2], mean: acts[a.ln2Mean], rstd: acts[a.ln2Rstd], inp: acts[a.residual2],
+                             weight: p[w.ln2Weight], bias: p[w.ln2Bias], N: N, C: C, epsilon: eps)
+            projectionForward(layer: l, projection: 2, out: acts[a.fch], inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            geluForward(out: acts[a.fchGelu], inp: acts[a.fch], N: N * H)
+            projectionForward(layer: l, projection: 3, out: acts[a.fcProjection], inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+            residualForward(out: acts[a.residual3], a: acts[a.residual2], b: acts[a.fcProjection], N: N * C)
+            residual = acts[a.residual3]
+        }
+        layerNormForward(out: acts[acts.lnf], mean: acts[acts.lnfMean], rstd: acts[acts.lnfRstd], inp: residual,
+                         weight: p[layout.lnfWeight], bias: p[layout.lnfBias], N: N, C: C, epsilon: eps)
+        // logits (N,V) = lnf (N,C) · wteᵀ (C,V): the output layer is tied to the embedding.
+        sgemm(transposeA: false, transposeB: true, m: N, n: V, k: C, a: acts[acts.lnf], lda: C, b: p[layout.wte], ldb: C,
+              beta: 0, c: acts[acts.logits], ldc: V)
+
+        guard let targets else {
+            targetCount = 0
+            return nil
+        }
+        targets.withUnsafeBufferPointer { t in
+            crossEntropyForward(losses: acts[acts.losses], logsumexp: acts[acts.logsumexp], logits: acts[acts.logits],
+                                targets: t.baseAddress!, N: N, V: V)
+        }
+        targetCount = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var sum: Float = 0
+        for i in 0..<N { sum += acts[acts.losses][i] }
+        return targetCount > 0 ? sum / Float(targetCount) : 0
+    }
+
+    /// Calls `body` with the (B,T,V) logits of the last forward. Valid until the next
+    /// `backward()`, which overwrites them with their gradient.
+    public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        guard let acts = activations else { preconditionFailure("withLogits before any forward") }
+        precondition(!logitsHoldGradient, "withLogits after backward: the logits now hold their gradient")
+        return body(UnsafeBufferPointer(start: acts[acts.logits], count: acts.B * acts.T * config.vocabularySize))
+    }
+
+    /// out = inp · W + b, plus the branch of every active slot on that projection.
+    private func projectionForward(
+        layer: Int, projection: Int, out: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
+        acts: Activations, IC: Int, OC: Int
+    ) {
+        let N = acts.B * acts.T, w = parameterLayout.blocks[layer]
+        let bias = w.biases[projection]
+        matmulForward(out: out, inp: inp, weight: parameters[w.weights[projection]], bias: bias >= 0 ? parameters[bias] : nil,
+                      N: N, IC: IC, OC: OC)
+        for (k, slot) in slots.enumerated() where activeSlots.contains(slot.name) {
+            guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
+            loraForward(out: out, h: acts[acts.loraH(slot: k, layer: layer, projection: projection)], xd: acts[acts.loraXD],
+                        inp: inp, A: slot.values[entry.a], B: slot.values[entry.b], N: N, IN: IC, OUT: OC, r: slot.lora.rank,
+                        scale: slot.lora.scale, mask: dropoutMask(slot: k, layer: layer, projection: projection))
+        }
+    }
+
+    /// The dropout mask of the last forward for one adapter, nil outside training.
+    private func dropoutMask(slot k: Int, layer: Int, projection: Int) -> DropoutMask? {
+        let lora = slots[k].lora
+        guard lastForwardTrained, lora.dropout > 0 else { return nil }
+        let stream = dropoutPosition << 20 | UInt64(k) << 16 | UInt64(layer) << 4 | UInt64(projection)
+        return DropoutMask(seed: seed, stream: stream, keep: 1 - lora.dropout)
+    }
+
+    private func activations(B: Int, T: Int) -> Activations {
+        if let acts = activations, acts.B == B, acts.T == T { return acts }
+        activations = nil  // free the old buffers before allocating new ones
+        let acts = Activations(config: config, slots: slots.map(\.layout), ranks: slots.map(\.lora.rank), B: B, T: T)
+        activations = acts
+        return acts
+    }
+
+    // MARK: - Backward
+
+    /// Accumulates into the trainable gradients the gradient of `lossScale` times the
+    /// mean loss of the last forward (which must have had targets). Gradient
+    /// accumulation over k micro-batches passes lossScale = 1/k. Runs once per forward.
+    public func backward(lossScale: Float = 1) {
+        guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
+        precondition(!logitsHoldGradient, "backward twice after one forward")
+        precondition(!trainableGroups.isEmpty, "backward with nothing to train")
+        let C = config.channels, V = config.vocabularySize, NH = config.heads, H = config.mlpWidth
+        let B = acts.B, T = acts.T, N = B * T
+        let p = parameters, layout = parameterLayout
+        let dloss = targetCount > 0 ? lossScale / Float(targetCount) : 0
+        let gEmbed = embeddingsTrain ? parameterGradients : nil
+        let lowest = lowestTrainedLayer
+
+        // Output layer, in place over the logits as llm.c does (a second (N,V) buffer
+        // would cost 200 MB at GPT-2's vocabulary, and chunking it slows the products):
+        // dlogits = dloss · (softmax - onehot); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf.
+        let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
+        targets.withUnsafeBufferPointer { t in
+            crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
+                                 targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+        }
+        logitsHoldGradient = true
+        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.wte], ldb: C,
+              beta: 0, c: dLNF, ldc: C)
+        if let g = gEmbed {
+            sgemm(transposeA: true, transposeB: false, m: V, n: C, k: N, a: dLogits, lda: V, b: acts[acts.lnf], ldb: C,
+                  beta: 1, c: g[layout.wte], ldc: C)
+        }
+        let lastResidual = acts[acts.blocks[config.layers - 1].residual3]
+        // dStream holds the gradient of the current block's output.
+        let dResidual = acts[acts.dStream], dResidual2 = acts[acts.dStream2]
+        dResidual.update(repeating: 0, count: N * C)
+        layerNormBackward(dinp: dResidual, dweight: gEmbed?[layout.lnfWeight], dbias: gEmbed?[layout.lnfBias], dout: dLNF,
+                          inp: lastResidual, weight: p[layout.lnfWeight], mean: acts[acts.lnfMean], rstd: acts[acts.lnfRstd], N: N, C: C)
+
+        let dBranch = acts[acts.dBranch], dLN = acts[acts.dLN], dAtty = acts[acts.dAtty]
+        let dQKV = acts[acts.dQKV], dFCH = acts[acts.dFCH]
+        for l in stride(from: config.layers - 1, through: max(0, lowest), by: -1) {
+            let w = layout.blocks[l], a = acts.blocks[l]
+            let g = baseTrains[l] ? parameterGradients : nil
+            let residual = l == 0 ? acts[acts.encoded] : acts[acts.blocks[l - 1].residual3]
+            // Below the lowest trained block nothing needs a gradient.
+            let needsInputGradient = lowest < l || g != nil
+
+            // residual3 = residual2 + fcProjection
+            dResidual2.update(repeating: 0, count: N * C)
+            dBranch.update(repeating: 0, count: N * C)
+            residualBackward(da: dResidual2, db: dBranch, dout: dResidual, N: N * C)
+            projectionBackward(layer: l, projection: 3, dinp: dFCH, dout: dBranch, inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+            geluBackward(dinp: dFCH, inp: acts[a.fch], dout: dFCH, N: N * H)
+            projectionBackward(layer: l, projection: 2, dinp: dLN, dout: dFCH, inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            layerNormBackward(dinp: dResidual2, dweight: g?[w.ln2Weight], dbias: g?[w.ln2Bias], dout: dLN,
+                              inp: acts[a.residual2], weight: p[w.ln2Weight], mean: acts[a.ln2Mean], rstd: acts[a.ln2Rstd], N: N, C: C)
+
+            // residual2 = residual + attentionProjection
+            dResidual.update(repeating: 0, count: N * C)
+            dBranch.update(repeating: 0, count: N * C)
+            residualBackward(da: dResidual, db: dBranch, dout: dResidual2, N: N * C)
+            projectionBackward(layer: l, projection: 1, dinp: dAtty, dout: dBranch, inp: acts[a.atty], acts: acts, IC: C, OC: C)
+            attentionBackward(dqkv: dQKV, dout: dAtty, qkv: acts[a.qkv], att: acts[a.att], B: B, T: T, C: C, NH: NH)
+            projectionBackward(layer: l, projection: 0, dinp: needsInputGradient ? dLN : nil, dout: dQKV, inp: acts[a.ln1],
+                               acts: acts, IC: C, OC: 3 * C)
+            if needsInputGradient {
+                layerNormBackward(dinp: dResidual, dweight: g?[w.ln1Weight], dbias: g?[w.ln1Bias], dout: dLN,
+                                  inp: residual, weight: p[w.ln1Weight], mean: acts[a.ln1Mean], rstd: acts[a.ln1Rstd], N: N, C: C)
+            }
+            // dResidual now holds the gradient of this block's input: the next block down's output.
+        }
+        if let g = gEmbed {
+            inputs.withUnsafeBufferPointer { tokens in
+                encoderBackward(dwte: g[layout.wte], dwpe: g[layout.wpe], dout: dResidual, tokens: tokens.baseAddress!, B: B, T: T, C: C)
+            }
+        }
+    }
+
+    /// Backward of `projectionForward`: dinp (overwritten) through the base and every
+    /// active slot's branch; base weight gradients when the block trains, A and B
+    /// gradients for the slots that train.
+    private func projectionBackward(
+        layer: Int, projection: Int, dinp: UnsafeMutablePointer<Float>?, dout: UnsafeMutablePointer<Float>,
+        inp: UnsafeMutablePointer<Float>, acts: Activations, IC: Int, OC: Int
+    ) {
+        let N = acts.B * acts.T, w = parameterLayout.blocks[layer]
+        let g = baseTrains[layer] ? parameterGradients : nil
+        let bias = w.biases[projection]
+        matmulBackward(dinp: dinp, dweight: g?[w.weights[projection]], dbias: bias >= 0 ? g?[bias] : nil, dout: dout, inp: inp,
+                       weight: parameters[w.weights[projection]], N: N, IC: IC, OC: OC)
+        for (k, slot) in slots.enumerated() where activeSlots.contains(slot.name) {
+            guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
+            let grads = trains(slot) ? slot.gradients : nil
+            if grads == nil && dinp == nil { continue }
+            loraBackward(dinp: dinp, dA: grads?[entry.a], dB: grads?[entry.b], dout: dout, inp: inp,
+                         h: acts[acts.loraH(slot: k, layer: layer, projection: projection)],
+                         A: slot.values[entry.a], B: slot.values[entry.b], xd: acts[acts.loraXD], dh: acts[acts.loraDH],
+                         N: N, IN: IC, OUT: OC, r: slot.lora.rank, scale: slot.lora.scale,
+                         mask: dropoutMask(slot: k, layer: layer, projection: projection))
+        }
+    }
+
+    // MARK: - Trainable parameters
+
+    /// Sets every trainable gradient to zero.
+    public func zeroGradients() {
+        for group in trainableGroups {
+            for segment in groupSegments(group) { segment.gradients.update(repeating: 0, count: segment.count) }
+        }
+    }
+
+    /// The Euclidean norm of all trainable gradients together.
+    public func gradientNorm() -> Float {
+        var sum: Double = 0
+        for group in trainableGroups {
+            for segment in groupSegments(group) {
+                for i in 0..<segment.count { sum += Double(segment.gradients[i]) * Double(segment.gradients[i]) }
+            }
+        }
+        return Float(sum.squareRoot())
+    }
+
+    // MARK: - Evaluation
+
+    /// The mean loss over every target position of `batches` (no dropout, no gradients).
+    public func evaluateLoss(batches: [TokenBatch]) -> Float {
+        var total: Double = 0
+        var count = 0
+        for batch in batches {
+            guard let loss = forward(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize,
+                                     sequenceLength: batch.sequenceLength, training: false) else { continue }
+            total += Double(loss) * Double(targetCount)
+            count += targetCount
+        }
+        return count > 0 ? Float(total / Double(count)) : 0
+    }
+}
+
+extension TransformerModel {
+    /// Floating-point operations of the matrix products of one forward and backward
+    /// pass at (B,T), counted as this model computes them: weight-gradient products
+    /// only for what trains, no input gradient below the lowest trained block;
+    /// attention over its causal blocks (5/8 of T×T when T ≥ 4). Elementwise kernels
+    /// (LayerNorm, GELU, softmax) are not counted.
+    public func trainingFLOPs(batchSize B: Int, sequenceLength T: Int) -> Double {
+        let C = Double(config.channels), V = Double(config.vocabularySize)
+        let N = Double(B * T), b = Double(B)
+        let lowest = lowestTrainedLayer
+        // Per layer, forward: q·kᵀ and att·v over the causal blocks' (query, key) pairs.
+        let pairs = Double(causalBlocks(T).reduce(0) { $0 + $1.count * $1.upperBound })
+        let attention = 4 * b * pairs * C
+        var forward = 2 * N * C * V
+        var backward = 2 * N * C * V + (embeddingsTrain ? 2 * N * C * V : 0)
+        for l in 0..<config.layers {
+            forward += attention
+            if l >= lowest { backward += 2 * attention }
+            for (p, projection) in config.projections.enumerated() {
+                let product = 2 * N * Double(projection.inFeatures) * Double(projection.outFeatures)
+                forward += product
+                guard l >= max(0, lowest) else { continue }
+                // Input gradient, except block 0's qkv when nothing below trains.
+                if !(p == 0 && l <= lowest && !baseTrains[l]) { backward += product }
+                if baseTrains[l] { backward += product }
+            }
+        }
+        for slot in slots where activeSlots.contains(slot.name) {
+            let r = Double(slot.lora.rank)
+            for entry in slot.layout.slots {
+                let i = Double(entry.inFeatures), o = Double(entry.outFeatures)
+                forward += 2 * N * r * (i + o)
+                guard entry.layer >= max(0, lowest) else { continue }
+                backward += 2 * N * r * o  // dh
+                if trains(slot) { backward += 2 * N * r * o + 2 * N * r * i }  // dB, dA
+                let projection = config.projections.firstIndex { $0.target == entry.target }!
+                if !(projection == 0 && entry.layer <= lowest && !baseTrains[entry.layer]) { backward += 2 * N * r * i }  // dx
+            }
+        }
+        return forward + backward
+    }
+}
