@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "Learning", targets: ["Learning"]),
         .library(name: "Trust", targets: ["Trust"]),
+        .library(name: "Schemes", targets: ["Schemes"]),
         .library(name: "Node", targets: ["Node"]),
     ],
     dependencies: [
@@ -34,16 +35,17 @@ let package = Package(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Trust", dependencies: ["Learning", "COpenBLAS"]),
+        .target(name: "Schemes", dependencies: ["Learning", "Trust"]),
         .target(
             name: "Node",
             dependencies: [
-                "Gossip", "Learning", "Trust", .product(name: "TOMLKit", package: "TOMLKit"),
+                "Gossip", "Learning", "Trust", "Schemes", .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "starling",
             dependencies: [
-                "Gossip", "Learning", "Trust", "Node",
+                "Gossip", "Learning", "Trust", "Schemes", "Node",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -51,7 +53,8 @@ let package = Package(
         .testTarget(name: "GossipTests", dependencies: ["Gossip"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrustTests", dependencies: ["Trust"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Gossip", "Learning", "Trust"]),
+        .testTarget(name: "SchemesTests", dependencies: ["Schemes", "Learning", "Trust"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Gossip", "Learning", "Trust", "Schemes"]),
         .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
     ],
     swiftLanguageModes: [.v6]

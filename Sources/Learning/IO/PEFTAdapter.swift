@@ -120,7 +120,10 @@ public enum PEFTAdapter {
         var rest = Substring(name)
         for prefix in ["base_model.model.", "transformer."] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
         if rest.hasSuffix(".weight") { rest = rest.dropLast(".weight".count) }
-        if rest.hasSuffix(".default") { rest = rest.dropLast(".default".count) }
+        // An in-memory PEFT state dict names the adapter after the matrix: lora_A.<name>.
+        for matrix in [".lora_A.", ".lora_B."] {
+            if let range = rest.range(of: matrix), !rest[range.upperBound...].contains(".") { rest = rest[..<range.lowerBound] + matrix.dropLast() }
+        }
         let isB: Bool
         if rest.hasSuffix(".lora_A") { isB = false } else if rest.hasSuffix(".lora_B") { isB = true } else { return nil }
         rest = rest.dropLast(".lora_A".count)
@@ -169,6 +172,27 @@ public enum PEFTAdapter {
         do { try FileSystem.writeAtomically(Array(json) + [0x0A], to: configPath) } catch { throw .file(error) }
     }
 
+    /// Writes several named adapters the way PEFT saves a model carrying them: the
+    /// adapter called `default` in `directory` itself, every other one in
+    /// `directory/<name>/`, each a complete adapter folder.
+    public static func save(
+        named adapters: [(name: String, adapter: LoRAAdapter)], to directory: String, baseModel: String? = nil
+    ) throws(PEFTAdapterError) {
+        for (name, adapter) in adapters {
+            try save(adapter, to: folder(of: name, in: directory), baseModel: baseModel)
+        }
+    }
+
+    /// Reads adapter `name` of a folder written by `save(named:to:)`.
+    public static func load(named name: String, from directory: String) throws(PEFTAdapterError) -> LoRAAdapter {
+        try load(from: folder(of: name, in: directory))
+    }
+
+    /// Where PEFT keeps adapter `name` of a saved model: `default` at the top, others in a subfolder.
+    public static func folder(of name: String, in directory: String) -> String {
+        name == "default" ? directory : FileSystem.join(directory, name)
+    }
+
     /// Reads the PEFT adapter folder at `directory`.
     public static func load(from directory: String) throws(PEFTAdapterError) -> LoRAAdapter {
         let configPath = FileSystem.join(directory, configFileName)
@@ -197,8 +221,9 @@ public enum PEFTAdapter {
         adapter.tensors.map { NamedTensor(name: peftName($0.name), shape: $0.shape, values: $0.values) }
     }
 
-    /// Orders `tensors` canonically and checks that they form a complete adapter.
-    static func assemble(_ tensors: [NamedTensor], alpha: Float, dropout: Float, rank expectedRank: Int?) throws(PEFTAdapterError) -> LoRAAdapter {
+    /// Orders `tensors` (PEFT or canonical names) canonically and checks that they form
+    /// a complete adapter over the blocks they name.
+    public static func assemble(_ tensors: [NamedTensor], alpha: Float, dropout: Float, rank expectedRank: Int?) throws(PEFTAdapterError) -> LoRAAdapter {
         struct Key: Hashable { var layer: Int; var target: LoRAConfig.Target; var isB: Bool }
         var byKey: [Key: NamedTensor] = [:]
         for tensor in tensors {
@@ -208,15 +233,15 @@ public enum PEFTAdapter {
             byKey[key] = NamedTensor(name: LoRAAdapter.tensorName(layer: key.layer, target: key.target, isB: key.isB), shape: tensor.shape, values: tensor.values)
         }
         guard !byKey.isEmpty else { throw .incompleteAdapter("no LoRA tensors") }
-        let layerCount = (byKey.keys.map(\.layer).max() ?? -1) + 1
+        let layers = Array(Set(byKey.keys.map(\.layer))).sorted()
         let targets = LoRAConfig.Target.allCases.filter { target in byKey.keys.contains { $0.target == target } }
         // Without a config, the rank is that of the first A matrix in canonical order.
-        let firstA = (0..<layerCount).lazy.flatMap { layer in targets.lazy.map { Key(layer: layer, target: $0, isB: false) } }
+        let firstA = layers.lazy.flatMap { layer in targets.lazy.map { Key(layer: layer, target: $0, isB: false) } }
             .first { byKey[$0] != nil }
         let rank = expectedRank ?? firstA.flatMap { byKey[$0]?.shape.first } ?? 0
 
         var ordered: [NamedTensor] = []
-        for layer in 0..<layerCount {
+        for layer in layers {
             for target in targets {
                 guard let a = byKey[Key(layer: layer, target: target, isB: false)] else {
                     throw .incompleteAdapter("\(LoRAAdapter.tensorName(layer: layer, target: target, isB: false)) is missing")
@@ -233,7 +258,9 @@ public enum PEFTAdapter {
                 ordered += [a, b]
             }
         }
-        let config = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets)
+        // Blocks 0..<n are every block of an n-block model; anything else names its blocks.
+        let blocks = layers == Array(0..<layers.count) ? nil : layers
+        let config = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, blocks: blocks)
         return LoRAAdapter(config: config, tensors: ordered)
     }
 }

@@ -111,3 +111,39 @@ extension TransformerModel {
         }
     }
 }
+
+extension TransformerModel {
+    /// Runs `body` with `adapter` in slot `name` and puts the slot's own values back
+    /// afterwards, whatever `body` does: evaluating a peer's adapter never leaves it
+    /// in the model.
+    public func withAdapter<R>(_ adapter: LoRAAdapter, named name: String, _ body: () throws -> R) throws -> R {
+        guard let slot = slot(named: name) else { throw ModelError.noSlot(name) }
+        try check(adapter, fits: slot)
+        let saved = slot.values.array
+        defer { slot.values.copy(from: saved) }
+        try setAdapter(adapter, named: name)
+        return try body()
+    }
+
+    /// A digest of the base: its configuration and every parameter's bits (64-bit
+    /// FNV-1a over 32-bit words, as 16 hex digits). Two nodes agree on it exactly
+    /// when they hold the same base, so an update names the base it was trained on.
+    public func baseDigest() -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ word: UInt32) {
+            hash ^= UInt64(word)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        for value in [config.layers, config.channels, config.heads, config.kvHeads, config.mlpWidth, config.maxSequenceLength, config.vocabularySize] + config.blocks {
+            mix(UInt32(truncatingIfNeeded: value))
+        }
+        mix(config.normEpsilon.bitPattern)
+        let words = UnsafeRawPointer(parameters.pointer).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<parameters.count { mix(words[i]) }
+        return String(hash, radix: 16).leftPadded(to: 16)
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,111 @@
+// UpdatePayload: the bytes of an UPDATE — a safetensors file of the published slot's
+// tensors under their PEFT names, whose metadata says what it is:
+//
+//   starling.scheme   the scheme that published it        (collaborative)
+//   starling.slot     the slot it holds                   (default)
+//   starling.base     the base model's digest             (16 hex digits)
+//   starling.kind     the adapter kind                    (lora)
+//   starling.rank, starling.alpha, starling.targets (comma-separated), starling.blocks
+//
+// A receiver decodes it against what its own published slot looks like and refuses,
+// with a reason, anything that does not parse, names another scheme, slot or base, or
+// whose shapes or values do not fit.
+
+import Learning
+import Trust
+
+/// What a node expects of every update it takes in: its own published slot's identity.
+public struct PayloadExpectation: Sendable, Equatable {
+    public var scheme: String
+    public var slot: String
+    public var baseDigest: String
+    /// The node's own published adapter: names, shapes, rank, alpha and targets to match.
+    public var layout: LoRAAdapter
+
+    public init(scheme: String, slot: String, baseDigest: String, layout: LoRAAdapter) {
+        self.scheme = scheme
+        self.slot = slot
+        self.baseDigest = baseDigest
+        self.layout = layout
+    }
+}
+
+/// Why a payload was refused.
+public struct PayloadRefusal: Error, Equatable, CustomStringConvertible {
+    public enum Reason: String, Sendable, Codable, CaseIterable {
+        /// Not a safetensors file, or not one of LoRA tensors.
+        case unreadable
+        /// Metadata missing or naming another scheme, slot, adapter kind, rank, alpha or targets.
+        case otherAdapter
+        /// Trained on another base model.
+        case otherBase
+        /// Tensor names or shapes do not fit the node's own slot.
+        case layoutMismatch
+        /// A NaN or an infinity.
+        case nonFiniteValues
+    }
+
+    public var reason: Reason
+    public var detail: String
+    public var description: String { "\(reason.rawValue): \(detail)" }
+
+    public init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+}
+
+public enum UpdatePayload {
+    /// The metadata an update of `adapter` in `slot` carries.
+    public static func metadata(scheme: String, slot: String, baseDigest: String, adapter: LoRAAdapter) -> [String: String] {
+        let lora = adapter.config
+        var metadata = [
+            "format": "pt", "starling.scheme": scheme, "starling.slot": slot, "starling.base": baseDigest, "starling.kind": "lora",
+            "starling.rank": String(lora.rank), "starling.alpha": "\(lora.alpha)",
+            "starling.targets": lora.targets.map(\.rawValue).joined(separator: ","),
+        ]
+        metadata["starling.blocks"] = blockIndices(adapter).map(String.init).joined(separator: ",")
+        return metadata
+    }
+
+    /// The block indices an adapter's tensors name, in order.
+    static func blockIndices(_ adapter: LoRAAdapter) -> [Int] {
+        var seen: [Int] = []
+        for tensor in adapter.tensors {
+            if let parsed = PEFTAdapter.canonicalName(tensor.name), seen.last != parsed.layer { seen.append(parsed.layer) }
+        }
+        return seen
+    }
+
+    /// The payload bytes of `adapter`, published as `slot` of `scheme` on the base with `baseDigest`.
+    public static func encode(_ adapter: LoRAAdapter, scheme: String, slot: String, baseDigest: String) throws -> [UInt8] {
+        try SafeTensors.encode(
+            adapter.tensors.map { NamedTensor(name: PEFTAdapter.peftName($0.name), shape: $0.shape, values: $0.values) },
+            metadata: metadata(scheme: scheme, slot: slot, baseDigest: baseDigest, adapter: adapter), as: .f32)
+    }
+
+    /// The adapter in `bytes`, checked against `expected`.
+    /// - Throws: `PayloadRefusal` with the first thing that does not fit.
+    public static func decode(_ bytes: [UInt8], expecting expected: PayloadExpectation) throws(PayloadRefusal) -> LoRAAdapter {
+        let file: SafeTensors
+        do { file = try SafeTensors.decode(bytes) } catch { throw PayloadRefusal(.unreadable, "\(error)") }
+        let own = expected.layout.config
+        let wanted = metadata(scheme: expected.scheme, slot: expected.slot, baseDigest: expected.baseDigest, adapter: expected.layout)
+        for key in ["starling.scheme", "starling.slot", "starling.kind", "starling.rank", "starling.alpha", "starling.targets", "starling.blocks"] {
+            guard let value = file.metadata[key] else { throw PayloadRefusal(.otherAdapter, "no \(key) in the metadata") }
+            guard value == wanted[key] else { throw PayloadRefusal(.otherAdapter, "\(key) is \(value), expected \(wanted[key]!)") }
+        }
+        guard let base = file.metadata["starling.base"] else { throw PayloadRefusal(.otherAdapter, "no starling.base in the metadata") }
+        guard base == expected.baseDigest else { throw PayloadRefusal(.otherBase, "base \(base), expected \(expected.baseDigest)") }
+        let adapter: LoRAAdapter
+        do {
+            adapter = try PEFTAdapter.assemble(file.tensors, alpha: own.alpha, dropout: own.dropout, rank: own.rank)
+        } catch {
+            throw PayloadRefusal(.unreadable, "\(error)")
+        }
+        if let problem = CandidateScreening.exclusion(of: adapter, against: expected.layout) {
+            throw PayloadRefusal(problem.reason == .nonFiniteValues ? .nonFiniteValues : .layoutMismatch, problem.detail)
+        }
+        return LoRAAdapter(config: own, tensors: adapter.tensors)
+    }
+}
