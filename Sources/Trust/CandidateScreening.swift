@@ -25,6 +25,13 @@ public enum ExclusionReason: String, Sendable, Codable, CaseIterable {
     case nonFiniteScore
     /// The oracle's mixture matrix has no row for it.
     case noMixture
+    /// Its update's payload is not a readable adapter.
+    case unreadablePayload
+    /// Its update holds another scheme's or slot's adapter, or one of another kind,
+    /// rank, alpha or set of targets.
+    case otherAdapter
+    /// Its update was trained on another base model.
+    case otherBase
 }
 
 /// A candidate left out of a row, with the reason and a human-readable detail.

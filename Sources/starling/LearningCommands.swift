@@ -18,22 +18,19 @@ struct ModelOptions: ParsableArguments {
 
     /// The tokenizer and the model (with the adapter applied, when given).
     func load(lora: LoRAConfig?, seed: UInt64) throws -> (any Tokenizer, TransformerModel) {
-        var settings = NodeSettings()
-        settings.baseModel = base
-        settings.tokenizer = tokenizer
-        settings.seed = seed
         var lora = lora
         var adapterValues: LoRAAdapter?
         if let adapter {
             do { adapterValues = try PEFTAdapter.load(from: adapter) } catch { throw UserError("\(error)") }
             lora = adapterValues!.config
         }
-        settings.lora = lora ?? settings.lora
         do {
-            let tok = try LocalLearner.tokenizer(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath)
-            let model = try LocalLearner.baseModel(
-                settings, baseDirectory: FileManager.default.currentDirectoryPath, vocabularySize: tok.vocabularySize,
-                lora: lora)
+            let here = FileManager.default.currentDirectoryPath
+            let tok = try TokenizerSource.load(tokenizer, baseDirectory: here)
+            let model = try ModelSource(parsing: base, baseDirectory: here).load(
+                slots: lora.map { [AdapterSlotSpec(name: TransformerModel.defaultSlot, lora: $0)] } ?? [], seed: seed,
+                vocabularySize: tok.vocabularySize)
+            if lora != nil { try model.setTrainable([.slot(TransformerModel.defaultSlot)]) }
             if let adapterValues { try model.setAdapter(adapterValues) }
             return (tok, model)
         } catch {
@@ -93,8 +90,7 @@ struct TrainingOptions: ParsableArguments {
         let testBatches = Array(splits.test.sequentialBatches(batchSize: batchSize).prefix(32))
         var progress = ProgressLine(total: steps, tokensPerStep: batchSize * sequenceLength)
         var recent: [Float] = []
-        for step in 1...steps {
-            let result = trainer.trainStep([sampler.next()])
+        try runTraining(trainer, sampler: &sampler, steps: steps, afterStep: { step, result in
             recent.append(result.loss)
             if recent.count > 20 { recent.removeFirst() }
             progress.update(step: step, loss: Double(recent.reduce(0, +)) / Double(recent.count))
@@ -103,7 +99,7 @@ struct TrainingOptions: ParsableArguments {
                 progress.note(String(format: "step %d: test loss %.4f, perplexity %.3f", step, testLoss, exp(testLoss)))
                 try save(step)
             }
-        }
+        })
         progress.finish()
     }
 }
@@ -178,7 +174,7 @@ struct Pretrain: ParsableCommand {
         guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads") }
         guard training.sequenceLength <= context else { throw ValidationError("--seq must not exceed --context") }
         let tok: any Tokenizer
-        do { tok = try LocalLearner.tokenizer(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
+        do { tok = try TokenizerSource.load(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
             throw UserError("\(error)")
         }
         let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
@@ -215,8 +211,8 @@ struct Finetune: ParsableCommand {
     var alpha: Double = 32
     @Option(help: "LoRA dropout.")
     var dropout: Double = 0.1
-    @Option(help: "Comma-separated projections: \(LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ",")).")
-    var targets: String = LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Comma-separated projections: \(LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")).")
+    var targets: String = LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")
 
     func run() throws {
         let chosen = try targets.split(separator: ",").map { name in

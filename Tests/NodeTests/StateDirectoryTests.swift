@@ -35,13 +35,14 @@ import Trust
         defer { try? FileManager.default.removeItem(atPath: state.path) }
         #expect(try state.progress() == nil)
         let optimizer = OptimizerState(step: 20, groups: ["slot.default": GroupMoments(steps: 20, m: [1, 2, 3], v: [4, 5, 6])])
-        try state.commit(progress: NodeProgress(round: 2, step: 20, checkpoint: nil), adapter: adapter(0.5), optimizer: optimizer,
+        let checkpoint = ModelCheckpoint(
+            adapters: [("default", adapter(0.5)), ("personal", adapter(0.25))], optimizer: optimizer,
+            schemeState: [NamedTensor(name: "fusion.w", shape: [2], values: [1, 0.5])], dropoutPosition: 41)
+        try state.commit(progress: NodeProgress(round: 2, step: 20, checkpoint: nil), checkpoint: checkpoint,
                          baseModel: "random:tiny", trustHistory: [record(2)], metrics: [metrics(1), metrics(2)])
         let progress = try #require(try state.progress())
-        #expect(progress == NodeProgress(round: 2, step: 20, checkpoint: "round-000002"))
-        let (a, o) = try #require(try state.loadCheckpoint(progress))
-        #expect(a == adapter(0.5))
-        #expect(o == optimizer)
+        #expect(progress == NodeProgress(round: 2, step: 20, checkpoint: "round-000002", dropoutPosition: 41))
+        #expect(try state.loadCheckpoint(progress, slots: ["default", "personal"]) == checkpoint)
         #expect(try state.trustHistory() == [record(2)])
         #expect(try state.metrics() == [metrics(1), metrics(2)])
     }
@@ -50,7 +51,8 @@ import Trust
         let state = try folder()
         defer { try? FileManager.default.removeItem(atPath: state.path) }
         let optimizer = OptimizerState(step: 10, groups: ["slot.default": GroupMoments(steps: 10, m: [0], v: [0])])
-        try state.commit(progress: NodeProgress(round: 1, step: 10, checkpoint: nil), adapter: adapter(1), optimizer: optimizer,
+        try state.commit(progress: NodeProgress(round: 1, step: 10, checkpoint: nil),
+                         checkpoint: ModelCheckpoint(adapters: [("default", adapter(1))], optimizer: optimizer, schemeState: [], dropoutPosition: 0),
                          baseModel: "b", trustHistory: [], metrics: [metrics(1)])
         // A crash after round 2's checkpoint and histories were written, before state.json:
         let orphan = FileSystem.join(state.checkpointsPath, "round-000002")
@@ -66,7 +68,7 @@ import Trust
         #expect(progress.round == 1)
         #expect(try state.trustHistory(upTo: progress.round) == [])
         #expect(try state.metrics(upTo: progress.round) == [metrics(1)])
-        #expect(try state.loadCheckpoint(progress)?.adapter == adapter(1))
+        #expect(try state.loadCheckpoint(progress, slots: ["default"])?.adapters.first?.adapter == adapter(1))
         state.removeCheckpoints(except: progress.checkpoint)
         #expect(try FileSystem.contentsOfDirectory(state.checkpointsPath) == ["round-000001"])
         #expect(!FileSystem.exists(temporary))

@@ -67,7 +67,7 @@ public enum ClusterPreparation {
         var sampler = try TextDataset(tokens: tokens)
             .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: t.defaults.seed)
             .train.sampler(batchSize: 8, seed: t.defaults.seed)
-        for _ in 0..<baseSteps { trainer.trainStep([sampler.next()]) }
+        try runTraining(trainer, sampler: &sampler, steps: baseSteps)
         try GPT2Checkpoint(model: model).save(to: folder)
     }
 }

@@ -1,9 +1,10 @@
-// NodeRuntime: one node's round loop, joining its LocalLearner, the gossip mesh, trust
-// and its state folder.
+// NodeRuntime: one node's round loop, joining its NodeModel (model, trainer, scheme),
+// the gossip mesh, trust and its state folder.
 //
-//   warm-up rounds:  local steps → evaluate → commit
-//   later rounds:    local steps → publish signed adapter → collect neighbours' updates
-//                    (until all are in or the round timeout) → trust row → aggregate
+//   warm-up rounds:  the scheme's local phases → evaluate → commit
+//   later rounds:    the scheme's local phases → publish the published slot, signed
+//                    → collect neighbours' updates (until all are in or the round
+//                    timeout) → trust row → aggregate → the scheme takes it in
 //                    → evaluate → commit
 //
 // A node restarted after a crash resumes after its last committed round. A node whose
@@ -13,6 +14,7 @@ import Foundation
 import Gossip
 import Learning
 import Logging
+import Schemes
 import Trust
 
 /// A flag a signal handler or another thread sets to end the run after the current step.
@@ -48,7 +50,7 @@ public final class NodeRuntime: @unchecked Sendable {
     let keys: SigningKeyPair
     /// Every member's public key, in topology order.
     let memberKeys: [PublicKey]
-    let learner: LocalLearner
+    let nodeModel: NodeModel
     let trustConfig: TrustConfig
     let mixtures: MixtureMatrix?
     let context: ZMQContext
@@ -87,7 +89,7 @@ public final class NodeRuntime: @unchecked Sendable {
         var rows: [String: [Double]] = [:]
         for (i, n) in topology.nodes.enumerated() { if let m = n.mixture { rows[memberKeys[i].description] = m } }
         mixtures = rows.isEmpty ? nil : MixtureMatrix(rows: rows)
-        learner = try LocalLearner(
+        nodeModel = try NodeModel(
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
             nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve))
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
@@ -168,9 +170,8 @@ public final class NodeRuntime: @unchecked Sendable {
         var progress = try state.progress() ?? NodeProgress(round: 0, step: 0, checkpoint: nil)
         var trustHistory = try state.trustHistory(upTo: progress.round)
         var metrics = try state.metrics(upTo: progress.round)
-        if let (adapter, optimizer) = try state.loadCheckpoint(progress) {
-            try learner.model.setAdapter(adapter)
-            try learner.trainer.restore(optimizer)
+        if let checkpoint = try state.loadCheckpoint(progress, slots: nodeModel.model.slotNames) {
+            try nodeModel.restore(checkpoint)
             log.info("resumed", metadata: ["round": "\(progress.round)", "step": "\(progress.step)"])
         }
         update {
@@ -196,32 +197,33 @@ public final class NodeRuntime: @unchecked Sendable {
             let round = progress.round + 1
             let roundStart = clock.now
             update { $0.phase = .training }
-            let (trainLoss, steps) = try learner.train(round: round, steps: settings.localSteps) { stop.isRequested }
+            let (trainLoss, steps) = try nodeModel.train(round: round) { stop.isRequested }
             if stop.isRequested { return .stopped(round: progress.round) }
             let trainingSeconds = (clock.now - roundStart).seconds
 
             var waitingSeconds = 0.0, trustSeconds = 0.0, candidates = 0
-            let aggregates = round > settings.warmupRounds
+            let aggregates = nodeModel.scheme.aggregates(round: round)
             if aggregates {
                 update { $0.phase = .waiting }
                 let waitStart = clock.now
-                let peers = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop)
+                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop)
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
 
                 update { $0.phase = .trusting }
                 let trustStart = clock.now
-                let own = TrustCandidate(id: keys.publicKey.description, adapter: learner.model.adapter())
-                let record = try TrustRow.compute(
-                    config: trustConfig, round: round, own: own, peers: peers, evaluator: learner.evaluator, mixtures: mixtures)
-                try learner.model.setAdapter(TrustAggregation.aggregate(own: own, peers: peers, record: record))
+                let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
+                var record = try TrustRow.compute(
+                    config: trustConfig, round: round, own: own, peers: peers, evaluator: nodeModel.evaluator(), mixtures: mixtures)
+                record.exclusions += refusals
+                try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: peers, record: record), round: round)
                 trustSeconds = (clock.now - trustStart).seconds
                 trustHistory.append(record)
                 candidates = peers.count
             }
 
             update { $0.phase = .evaluating }
-            let testLoss = learner.testLoss()
+            let testLoss = nodeModel.testLoss()
             metrics.append(
                 RoundMetrics(
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
@@ -229,8 +231,8 @@ public final class NodeRuntime: @unchecked Sendable {
                     trustSeconds: trustSeconds))
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             try state.commit(
-                progress: progress, adapter: learner.model.adapter(), optimizer: learner.trainer.optimizerState(),
-                baseModel: settings.baseModel, trustHistory: trustHistory, metrics: metrics)
+                progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
+                metrics: metrics)
             update {
                 $0.round = round
                 $0.loss = trainLoss
@@ -249,14 +251,22 @@ public final class NodeRuntime: @unchecked Sendable {
         return .finished(round: progress.round)
     }
 
-    /// Publishes this round's adapter and gathers the candidates: every other member whose
-    /// latest update is recent enough, after waiting (bounded) for the live neighbours.
-    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) throws -> [TrustCandidate] {
-        let adapter = learner.model.adapter()
-        let payload = try PEFTAdapter.encodeWeights(adapter, as: .f32)
-        _ = try mesh.publish(round: UInt64(round), payload: payload)
+    /// Publishes this round's update (the published slot only) and gathers the
+    /// candidates: every other member whose latest update is recent enough and fits,
+    /// after waiting (bounded) for the live neighbours. Updates that do not fit come
+    /// back as exclusions with their reasons.
+    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) throws
+        -> (peers: [TrustCandidate], refusals: [TrustExclusion])
+    {
+        _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
 
-        let waitFor = Set(mesh.peers().filter { neighbours.contains($0.name) && $0.state != .gone }.map(\.publicKey))
+        // A live neighbour that has published nothing for `staleness_rounds` rounds is not waited for.
+        let held = mesh.latestUpdates()
+        let waitFor = Set(mesh.peers().filter { peer in
+            guard neighbours.contains(peer.name), peer.state != .gone else { return false }
+            let lastPublished = held[peer.publicKey].map { Int($0.round) } ?? settings.warmupRounds
+            return round - lastPublished <= max(1, settings.stalenessRounds)
+        }.map(\.publicKey))
         let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
         while !stop.isRequested && Date() < deadline {
             let got = mesh.waitForUpdates(round: UInt64(round), from: waitFor, timeoutSeconds: min(0.25, max(0, deadline.timeIntervalSinceNow)))
@@ -266,19 +276,21 @@ public final class NodeRuntime: @unchecked Sendable {
             if waitFor.subtracting(gone).allSatisfy({ got[$0] != nil }) { break }
         }
 
+        let expected = try nodeModel.expectation()
         let oldest = UInt64(max(0, round - settings.stalenessRounds))
         var peers: [TrustCandidate] = []
+        var refusals: [TrustExclusion] = []
         for (key, update) in mesh.latestUpdates() where key != keys.publicKey && update.round >= oldest {
             do {
-                let candidate = try PEFTAdapter.decodeWeights(update.payload.bytes, config: adapter.config)
-                peers.append(TrustCandidate(id: key.description, adapter: candidate))
+                peers.append(TrustCandidate(id: key.description, adapter: try UpdatePayload.decode(update.payload.bytes, expecting: expected)))
             } catch {
-                log.warning("update cannot be read as an adapter", metadata: ["origin": "\(key.shortDescription)", "error": "\(error)"])
+                refusals.append(TrustExclusion(candidate: key.description, reason: ExclusionReason(error.reason), detail: error.detail))
+                log.warning("update refused", metadata: ["origin": "\(key.shortDescription)", "reason": "\(error)"])
             }
         }
         // Topology order keeps rows comparable between rounds.
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
-        return peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }
+        return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
     }
 
     /// After the last round, waits (bounded by the round timeout) until every live
@@ -328,5 +340,18 @@ extension Duration {
     var seconds: Double {
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}
+
+extension ExclusionReason {
+    /// The exclusion a refused update payload is recorded as.
+    init(_ reason: PayloadRefusal.Reason) {
+        switch reason {
+        case .unreadable: self = .unreadablePayload
+        case .otherAdapter: self = .otherAdapter
+        case .otherBase: self = .otherBase
+        case .layoutMismatch: self = .layoutMismatch
+        case .nonFiniteValues: self = .nonFiniteValues
+        }
     }
 }

@@ -3,7 +3,10 @@
 //
 //   <state>/node.key, node.pub          identity (written by keygen / topology init)
 //   <state>/state.json                  the commit point: last completed round and its checkpoint
-//   <state>/checkpoints/round-NNNNNN/   adapter (PEFT layout) and optimizer state of that round
+//   <state>/checkpoints/round-NNNNNN/   that round's slots (PEFT layout: `default` at the top,
+//                                       others in subfolders), optimizer.safetensors (AdamW
+//                                       per parameter group), scheme.safetensors (the
+//                                       scheme's own state, when it keeps any)
 //   <state>/trust.jsonl                 one TrustRecord per aggregation round
 //   <state>/metrics.jsonl               one RoundMetrics per completed round
 //   <state>/control.endpoint            where a running node answers control requests
@@ -53,7 +56,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
 
 /// The commit record of a node's progress.
 public struct NodeProgress: Codable, Sendable, Equatable {
-    public static let currentVersion = 1
+    public static let currentVersion = 2
     public var version: Int = NodeProgress.currentVersion
     /// Last completed round; 0 before the first.
     public var round: Int
@@ -61,11 +64,26 @@ public struct NodeProgress: Codable, Sendable, Equatable {
     public var step: Int
     /// Folder under checkpoints/ holding this round's adapter and optimizer state.
     public var checkpoint: String?
+    /// Position of the model's dropout stream after the round (`TransformerModel.dropoutPosition`).
+    public var dropoutPosition: UInt64
 
-    public init(round: Int, step: Int, checkpoint: String?) {
+    public init(round: Int, step: Int, checkpoint: String?, dropoutPosition: UInt64 = 0) {
         self.round = round
         self.step = step
         self.checkpoint = checkpoint
+        self.dropoutPosition = dropoutPosition
+    }
+
+    enum CodingKeys: String, CodingKey { case version, round, step, checkpoint, dropoutPosition }
+
+    /// Reads version 1 too (written before the dropout position was kept: 0).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        round = try c.decode(Int.self, forKey: .round)
+        step = try c.decode(Int.self, forKey: .step)
+        checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
+        dropoutPosition = try c.decodeIfPresent(UInt64.self, forKey: .dropoutPosition) ?? 0
     }
 }
 
@@ -130,14 +148,16 @@ public struct StateDirectory: Sendable {
         return text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 
-    /// The adapter and optimizer state committed by `progress`.
-    public func loadCheckpoint(_ progress: NodeProgress) throws -> (adapter: LoRAAdapter, optimizer: OptimizerState)? {
+    /// The model state committed by `progress`, for a model whose slots are `slots`.
+    public func loadCheckpoint(_ progress: NodeProgress, slots: [String]) throws -> ModelCheckpoint? {
         guard let name = progress.checkpoint else { return nil }
         let folder = FileSystem.join(checkpointsPath, name)
         do {
-            let adapter = try PEFTAdapter.load(from: folder)
+            let adapters = try slots.map { ($0, try PEFTAdapter.load(named: $0, from: folder)) }
             let optimizer = try OptimizerState.read(from: FileSystem.join(folder, "optimizer.safetensors"))
-            return (adapter, optimizer)
+            let schemePath = FileSystem.join(folder, "scheme.safetensors")
+            let schemeState = FileSystem.exists(schemePath) ? try SafeTensors.read(from: schemePath).tensors : []
+            return ModelCheckpoint(adapters: adapters, optimizer: optimizer, schemeState: schemeState, dropoutPosition: progress.dropoutPosition)
         } catch {
             throw StateError(path: folder, reason: "checkpoint cannot be read: \(error)")
         }
@@ -148,16 +168,19 @@ public struct StateDirectory: Sendable {
     /// Commits round `progress.round`: checkpoint folder, histories, then state.json;
     /// finally removes every other checkpoint folder.
     public func commit(
-        progress: NodeProgress, adapter: LoRAAdapter, optimizer: OptimizerState, baseModel: String,
-        trustHistory: [TrustRecord], metrics: [RoundMetrics]
+        progress: NodeProgress, checkpoint: ModelCheckpoint, baseModel: String, trustHistory: [TrustRecord], metrics: [RoundMetrics]
     ) throws {
         var progress = progress
         let name = Self.checkpointName(round: progress.round)
         progress.checkpoint = name
+        progress.dropoutPosition = checkpoint.dropoutPosition
         let folder = FileSystem.join(checkpointsPath, name)
         try FileSystem.createDirectory(folder)
-        try PEFTAdapter.save(adapter, to: folder, baseModel: baseModel)
-        try optimizer.write(to: FileSystem.join(folder, "optimizer.safetensors"))
+        try PEFTAdapter.save(named: checkpoint.adapters, to: folder, baseModel: baseModel)
+        try checkpoint.optimizer.write(to: FileSystem.join(folder, "optimizer.safetensors"))
+        if !checkpoint.schemeState.isEmpty {
+            try SafeTensors.write(checkpoint.schemeState, metadata: [:], to: FileSystem.join(folder, "scheme.safetensors"))
+        }
         let trustLines = try trustHistory.map { try $0.jsonLine() }.joined(separator: "\n")
         try FileSystem.writeAtomically(Array((trustLines.isEmpty ? "" : trustLines + "\n").utf8), to: trustHistoryPath)
         let encoder = JSONEncoder()

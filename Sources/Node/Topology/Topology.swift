@@ -9,6 +9,8 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// A Hugging Face-layout model folder (model.safetensors + config.json), relative to
     /// the topology file, or `random:tiny` / `random:gpt2` for a randomly initialised tiny or
     /// GPT-2 124M-shaped model shared by seed.
+    /// The personalization scheme (`Schemes.names`).
+    public var scheme: String = "collaborative"
     public var baseModel: String = "random:tiny"
     /// `bytes`, or a folder holding a GPT-2 tokenizer (vocab.json + merges.txt or tokenizer.json).
     public var tokenizer: String = "bytes"

@@ -4,6 +4,7 @@
 import Foundation
 import Gossip
 import Learning
+import Schemes
 import TOMLKit
 
 /// One problem in a topology file.
@@ -151,7 +152,7 @@ private struct Reader {
     // MARK: Sections
 
     static let settingKeys: Set<String> = [
-        "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
+        "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "curve", "reference", "seed",
     ]
@@ -160,6 +161,13 @@ private struct Reader {
     mutating func settings(_ t: TOMLTable, _ path: String, base: NodeSettings) -> NodeSettings {
         var s = base
         func p(_ k: String) -> String { "\(path).\(k)" }
+        if let v = string(t, "scheme", p("scheme")) {
+            if Schemes.names.contains(v) {
+                s.scheme = v
+            } else {
+                problem(p("scheme"), "\(p("scheme")): unknown scheme \"\(v)\" (known: \(Schemes.names.joined(separator: ", ")))")
+            }
+        }
         if let v = string(t, "base_model", p("base_model")) { s.baseModel = v }
         if let v = string(t, "tokenizer", p("tokenizer")) { s.tokenizer = v }
         if let v = string(t, "trust", p("trust")) {

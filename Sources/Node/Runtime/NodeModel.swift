@@ -1,0 +1,211 @@
+// NodeModel: everything of a node's model in one place — the transformer with the
+// scheme's slots, its trainer, the node's own text split into train / trust / test,
+// and the batches trust and evaluation use. The round loop asks it to train a round,
+// to give the published slot as payload bytes, to score candidates and to take an
+// aggregate in; it never reaches into the model itself.
+
+import Foundation
+import Learning
+import Schemes
+import Trust
+
+/// Errors of preparing a node's model and data.
+public enum NodeModelError: Error, CustomStringConvertible {
+    case baseModel(String)
+    case tokenizer(String)
+    case data(String)
+    case scheme(String)
+
+    public var description: String {
+        switch self {
+        case .baseModel(let why): "base model: \(why)"
+        case .tokenizer(let why): "tokenizer: \(why)"
+        case .data(let why): "data: \(why)"
+        case .scheme(let why): "scheme: \(why)"
+        }
+    }
+}
+
+/// What a node commits of its model each round: every slot, every group's optimizer
+/// state, the scheme's own state and the position of the dropout stream.
+public struct ModelCheckpoint: Sendable, Equatable {
+    /// Every slot's adapter, in the model's slot order.
+    public var adapters: [(name: String, adapter: LoRAAdapter)]
+    public var optimizer: OptimizerState
+    public var schemeState: [NamedTensor]
+    /// `TransformerModel.dropoutPosition`: a resumed run draws the masks it would have drawn.
+    public var dropoutPosition: UInt64
+
+    public init(adapters: [(name: String, adapter: LoRAAdapter)], optimizer: OptimizerState, schemeState: [NamedTensor], dropoutPosition: UInt64) {
+        self.adapters = adapters
+        self.optimizer = optimizer
+        self.schemeState = schemeState
+        self.dropoutPosition = dropoutPosition
+    }
+
+    public static func == (a: ModelCheckpoint, b: ModelCheckpoint) -> Bool {
+        a.adapters.map(\.name) == b.adapters.map(\.name) && a.adapters.map(\.adapter) == b.adapters.map(\.adapter)
+            && a.optimizer == b.optimizer && a.schemeState == b.schemeState && a.dropoutPosition == b.dropoutPosition
+    }
+}
+
+public final class NodeModel {
+    /// Evaluation batches taken from the trust split for `validation`, at most.
+    public static let trustBatchLimit = 4
+    /// Evaluation batches taken from the test split, at most.
+    public static let testBatchLimit = 8
+    /// Reference batches derived for `prediction`.
+    public static let referenceBatchCount = 2
+
+    public let model: TransformerModel
+    public let trainer: Trainer
+    public let scheme: any PersonalizationScheme
+    public let splits: DatasetSplits
+    public let settings: NodeSettings
+    /// The digest of the base every update names.
+    public let baseDigest: String
+    let trustBatches: [TokenBatch]
+    let testBatches: [TokenBatch]
+    let referenceBatches: [TokenBatch]
+    /// Seed of this node's batch sampling; the round is mixed in so a restart resumes
+    /// the same stream of batches.
+    let samplingSeed: UInt64
+
+    /// Builds the model from `settings.baseModel` with the scheme's slots (same base on
+    /// every node: the seed is the topology's), loads and splits the text at
+    /// `dataPath`, and prepares the evaluation batches. `referencePath` is the shared
+    /// reference for `prediction` (nil: the node's own trust split).
+    public init(settings: NodeSettings, dataPath: String, baseDirectory: String, nodeIndex: Int, referencePath: String?) throws {
+        self.settings = settings
+        do {
+            scheme = try Schemes.make(
+                settings.scheme, settings: SchemeSettings(lora: settings.lora, localSteps: settings.localSteps, warmupRounds: settings.warmupRounds))
+        } catch {
+            throw NodeModelError.scheme(error.description)
+        }
+        let tokenizer: any Tokenizer
+        do { tokenizer = try TokenizerSource.load(settings.tokenizer, baseDirectory: baseDirectory) } catch {
+            throw NodeModelError.tokenizer(error.description)
+        }
+        do {
+            let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
+            model = try source.load(slots: scheme.slots, seed: settings.seed, vocabularySize: tokenizer.vocabularySize)
+        } catch {
+            throw NodeModelError.baseModel(error.description)
+        }
+        guard settings.sequenceLength <= model.config.maxSequenceLength else {
+            throw NodeModelError.baseModel(
+                "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
+        }
+        baseDigest = model.baseDigest()
+        do {
+            let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
+            let f = settings.splits
+            splits = try dataset.split(
+                fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength,
+                seed: settings.seed)
+        } catch {
+            throw NodeModelError.data("\(dataPath): \(error)")
+        }
+        let totalSteps = settings.rounds * scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
+        trainer = Trainer(
+            model: model,
+            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
+            weightDecay: Float(settings.weightDecay))
+        samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
+        testBatches = Array(splits.test.sequentialBatches(batchSize: settings.batchSize).prefix(Self.testBatchLimit))
+        let referenceTokens: [Int32]
+        if let referencePath {
+            do {
+                referenceTokens = try TextDataset.load(from: referencePath, tokenizer: tokenizer).tokens
+            } catch {
+                throw NodeModelError.data("reference \(referencePath): \(error)")
+            }
+        } else {
+            let trust = splits.trust
+            referenceTokens = trust.chunks.flatMap { Array(trust.tokens[$0]) }
+        }
+        let batchSize = settings.batchSize, sequenceLength = settings.sequenceLength
+        do {
+            referenceBatches = try ReferenceBatches.derive(
+                seed: settings.seed, tokens: referenceTokens, count: Self.referenceBatchCount,
+                batchSize: batchSize, sequenceLength: sequenceLength
+            ).batches.map {
+                TokenBatch(inputs: $0.inputs, targets: $0.targets, batchSize: batchSize, sequenceLength: sequenceLength)
+            }
+        } catch {
+            throw NodeModelError.data("reference batches: \(error)")
+        }
+    }
+
+    // MARK: Training
+
+    /// Runs the scheme's phases of round `round` and returns the mean loss of their steps
+    /// and how many were taken. `shouldStop` is asked before each step; training ends
+    /// early when it says yes.
+    public func train(round: Int, shouldStop: () -> Bool) throws -> (meanLoss: Double, steps: Int) {
+        var total = 0.0, done = 0
+        for (k, phase) in scheme.phases(round: round).enumerated() {
+            try model.setTrainable(phase.trains)
+            model.activeSlots = phase.activeSlots ?? Set(model.slotNames)
+            defer { model.activeSlots = Set(model.slotNames) }
+            // The first phase keeps the stream a single-phase node has always drawn.
+            let seed = samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(k) &* 0x94D0_49BB_1331_11EB
+            var sampler = try splits.train.sampler(batchSize: settings.batchSize, seed: seed)
+            let (loss, steps) = try runTraining(trainer, sampler: &sampler, steps: phase.steps, shouldStop: shouldStop)
+            if steps > 0 { total += loss * Double(steps) }
+            done += steps
+            if shouldStop() { break }
+        }
+        return (done > 0 ? total / Double(done) : .nan, done)
+    }
+
+    // MARK: What leaves the device
+
+    /// The published slot's adapter.
+    public func publishedAdapter() throws -> LoRAAdapter { try model.adapter(named: scheme.publishedSlot) }
+
+    /// The payload of this round's update: the published slot, and nothing else.
+    public func payload() throws -> [UInt8] {
+        try UpdatePayload.encode(publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest)
+    }
+
+    /// What every received update must be to count as a candidate.
+    public func expectation() throws -> PayloadExpectation {
+        PayloadExpectation(scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, layout: try publishedAdapter())
+    }
+
+    // MARK: Trust and aggregation
+
+    /// Scores candidates in the scheme's candidate slot of this model, putting the
+    /// slot's own values back after each.
+    public func evaluator() -> ModelEvaluator {
+        ModelEvaluator(model: model, slot: scheme.candidateSlot, trustBatches: trustBatches, referenceBatches: referenceBatches)
+    }
+
+    /// Takes the round's aggregate in, as the scheme prescribes.
+    public func takeIn(aggregate: LoRAAdapter, round: Int) throws {
+        try scheme.takeIn(aggregate: aggregate, model: model, round: round)
+    }
+
+    /// Mean cross-entropy of the served model on the test split.
+    public func testLoss() -> Double { Double(model.evaluateLoss(batches: testBatches)) }
+
+    // MARK: State
+
+    /// What a round commits.
+    public func checkpoint() throws -> ModelCheckpoint {
+        ModelCheckpoint(
+            adapters: try model.slotNames.map { ($0, try model.adapter(named: $0)) }, optimizer: trainer.optimizerState(),
+            schemeState: scheme.state, dropoutPosition: model.dropoutPosition)
+    }
+
+    /// Continues from a committed checkpoint.
+    public func restore(_ checkpoint: ModelCheckpoint) throws {
+        for (name, adapter) in checkpoint.adapters { try model.setAdapter(adapter, named: name) }
+        try trainer.restore(checkpoint.optimizer)
+        try scheme.restore(state: checkpoint.schemeState)
+        model.dropoutPosition = checkpoint.dropoutPosition
+    }
+}
