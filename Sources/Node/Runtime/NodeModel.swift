@@ -74,13 +74,17 @@ public final class NodeModel {
     /// Builds the model from `settings.baseModel` with the scheme's slots (same base on
     /// every node: the seed is the topology's), loads and splits the text at
     /// `dataPath`, and prepares the evaluation batches. `referencePath` is the shared
-    /// reference for `prediction` (nil: the node's own trust split).
-    public init(settings: NodeSettings, dataPath: String, baseDirectory: String, nodeIndex: Int, referencePath: String?) throws {
+    /// reference for `prediction` (nil: the node's own trust split). `scheme` replaces
+    /// the one `settings` names.
+    public init(
+        settings: NodeSettings, dataPath: String, baseDirectory: String, nodeIndex: Int, referencePath: String?,
+        scheme: (any PersonalizationScheme)? = nil
+    ) throws {
         self.settings = settings
         do {
-            scheme = try Schemes.make(
+            self.scheme = try scheme ?? Schemes.make(
                 settings.scheme, settings: SchemeSettings(lora: settings.lora, localSteps: settings.localSteps, warmupRounds: settings.warmupRounds))
-        } catch {
+        } catch let error as SchemeError {
             throw NodeModelError.scheme(error.description)
         }
         let tokenizer: any Tokenizer
@@ -89,7 +93,7 @@ public final class NodeModel {
         }
         do {
             let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
-            model = try source.load(slots: scheme.slots, seed: settings.seed, vocabularySize: tokenizer.vocabularySize)
+            model = try source.load(slots: self.scheme.slots, seed: settings.seed, vocabularySize: tokenizer.vocabularySize)
         } catch {
             throw NodeModelError.baseModel(error.description)
         }
@@ -107,7 +111,7 @@ public final class NodeModel {
         } catch {
             throw NodeModelError.data("\(dataPath): \(error)")
         }
-        let totalSteps = settings.rounds * scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
+        let totalSteps = settings.rounds * self.scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
         trainer = Trainer(
             model: model,
             schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),

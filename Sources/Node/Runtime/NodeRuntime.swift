@@ -57,14 +57,21 @@ public final class NodeRuntime: @unchecked Sendable {
     /// Endpoint of each member (rewritten to inproc:// when nodes share a process).
     let endpoints: [String]
     let log: Logger
+    /// Hears every update the mesh accepts and every peer change (on the mesh thread).
+    let meshObserver: (@Sendable (MeshEvent) -> Void)?
 
     private let lock = NSLock()
     private var status: NodeStatus
     private var mesh: GossipNode?
 
     /// Prepares node `index` of `topology`: reads its key and committed state, loads its
-    /// model and text. `endpoints` overrides the topology's endpoints (in-process runs).
-    public init(topology: Topology, index: Int, stateDirectory: String? = nil, context: ZMQContext, endpoints: [String]? = nil) throws {
+    /// model and text. `endpoints` overrides the topology's endpoints (in-process runs);
+    /// `scheme` replaces the one the topology names; `meshObserver` hears the mesh's events.
+    public init(
+        topology: Topology, index: Int, stateDirectory: String? = nil, context: ZMQContext, endpoints: [String]? = nil,
+        scheme: (any PersonalizationScheme)? = nil, meshObserver: (@Sendable (MeshEvent) -> Void)? = nil
+    ) throws {
+        self.meshObserver = meshObserver
         self.topology = topology
         self.index = index
         let node = topology.nodes[index]
@@ -91,7 +98,7 @@ public final class NodeRuntime: @unchecked Sendable {
         mixtures = rows.isEmpty ? nil : MixtureMatrix(rows: rows)
         nodeModel = try NodeModel(
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
-            nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve))
+            nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve), scheme: scheme)
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
     }
 
@@ -316,7 +323,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.ttl = UInt8(min(255, settings.ttl))
         config.curve = settings.curve
         do {
-            return try GossipNode(config: config, context: context)
+            return try GossipNode(config: config, context: context, observer: meshObserver)
         } catch {
             throw NodeError("node \(node.name): cannot start gossip on \(endpoints[index]): \(error)")
         }
