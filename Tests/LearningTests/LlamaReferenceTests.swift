@@ -39,6 +39,31 @@ import Testing
     }
 
     @Test(arguments: fixtures)
+    func referenceLossMatchesTransformersAndPEFT(name: String) throws {
+        let fixture = try LlamaFixture(name)
+        let parameters = fixture.tensors.mapValues { $0.values.doubles }
+        let T = fixture.tokens.count
+        for (adapter, expected) in [(nil, fixture.loss), (fixture.referenceAdapter, fixture.adaptedLoss)] {
+            let loss = ReferenceLlama.loss(shape: fixture.shape, parameters: parameters, adapter: adapter, tokens: fixture.tokens,
+                                           targets: fixture.targets, B: 1, T: T)
+            #expect(abs(loss - expected) <= 1e-5, "loss \(loss) against \(expected)")
+        }
+    }
+
+    @Test func aBatchIsItsSequencesEachAlone() throws {
+        let fixture = try LlamaFixture("tiny-llama")
+        let parameters = fixture.tensors.mapValues { $0.values.doubles }
+        let first = fixture.tokens, second = Array(fixture.tokens.reversed()), T = first.count
+        func logits(_ tokens: [Int32], B: Int) -> [Double] {
+            ReferenceLlama.logits(shape: fixture.shape, parameters: parameters, adapter: fixture.referenceAdapter, tokens: tokens, B: B, T: T)
+        }
+        let batch = logits(first + second, B: 2)
+        let V = fixture.shape.vocabularySize
+        #expect(maxAbsDifference(Array(batch[..<(T * V)]), logits(first, B: 1)) < 1e-12)
+        #expect(maxAbsDifference(Array(batch[(T * V)...]), logits(second, B: 1)) < 1e-12)
+    }
+
+    @Test(arguments: fixtures)
     func floatKernelsChainedMatchTransformers(name: String) throws {
         let fixture = try LlamaFixture(name)
         let difference = maxAbsDifference(kernelLogits(fixture, adapted: false).doubles, fixture.logits)

@@ -102,7 +102,9 @@ struct LlamaShape {
     var tied: Bool
 
     var headSize: Int { channels / heads }
+}
 
+extension LlamaShape {
     init(configPath: String) throws {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
         layers = json["num_hidden_layers"] as! Int
@@ -134,6 +136,11 @@ struct LlamaFixture {
     let logits: [Double]
     /// (T,V) flattened, from peft in float64.
     let adaptedLogits: [Double]
+    /// The next tokens (the first token after the last), and transformers' and peft's
+    /// mean cross-entropy of them.
+    let targets: [Int32]
+    let loss: Double
+    let adaptedLoss: Double
 
     init(_ name: String) throws {
         shape = try LlamaShape(configPath: Fixture.path("\(name)/config.json"))
@@ -146,6 +153,9 @@ struct LlamaFixture {
         tokens = (reference["tokens"] as! [Int]).map(Int32.init)
         logits = (reference["logits"] as! [[Double]]).flatMap { $0 }
         adaptedLogits = (reference["adapted_logits"] as! [[Double]]).flatMap { $0 }
+        targets = (reference["targets"] as! [Int]).map(Int32.init)
+        loss = reference["mean_cross_entropy"] as! Double
+        adaptedLoss = reference["adapted_mean_cross_entropy"] as! Double
     }
 
     /// The tensor called `name`, or nil (a bias the model does not have).
@@ -171,41 +181,71 @@ struct LlamaFixture {
 
     /// The logits (T,V) of `tokens` in double precision, with the adapter when asked.
     func referenceLogits(adapted: Bool) -> [Double] {
-        let s = shape, T = tokens.count, C = s.channels, hs = s.headSize
-        let KC = s.kvHeads * hs
+        ReferenceLlama.logits(shape: shape, parameters: tensors.mapValues { $0.values.doubles },
+                              adapter: adapted ? referenceAdapter : nil, tokens: tokens, B: 1, T: tokens.count)
+    }
+
+    /// The adapter's tensors by their PEFT names, in double precision.
+    var referenceAdapter: ReferenceLlama.Adapter {
+        ReferenceLlama.Adapter(tensors: adapterTensors.mapValues { $0.values.doubles }, rank: adapterRank, scale: adapterScale)
+    }
+}
+
+extension ReferenceLlama {
+    /// A PEFT LoRA adapter: `base_model.model.<path>.lora_A.weight` (r,IN) and
+    /// `….lora_B.weight` (OUT,r) for each adapted projection, scaled by alpha / r.
+    struct Adapter {
+        var tensors: [String: [Double]]
+        var rank: Int
+        var scale: Double
+    }
+
+    /// The logits (B·T,V) of `tokens` (B,T) from Hugging Face-named `parameters`
+    /// (model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, …), with the
+    /// LoRA branches of `adapter` on every projection it names.
+    static func logits(shape s: LlamaShape, parameters: [String: [Double]], adapter: Adapter?, tokens: [Int32], B: Int, T: Int) -> [Double] {
+        let N = B * T, C = s.channels, hs = s.headSize, KC = s.kvHeads * hs
+        func tensor(_ name: String) -> [Double] {
+            guard let values = parameters[name] else { fatalError("no parameter \(name)") }
+            return values
+        }
         func projection(_ path: String, _ x: [Double], IC: Int, OC: Int) -> [Double] {
-            var out = ReferenceLlama.linear(x, weight: tensor(path + ".weight").doubles, bias: optional(path + ".bias")?.doubles,
-                                            N: T, IC: IC, OC: OC)
-            if adapted {
-                let (a, b) = adapter(path)
-                let delta = Reference.lora(x, A: a.doubles, B: b.doubles, N: T, IN: IC, OUT: OC, r: adapterRank,
-                                           scale: adapterScale, mask: nil)
+            var out = linear(x, weight: tensor(path + ".weight"), bias: parameters[path + ".bias"], N: N, IC: IC, OC: OC)
+            let prefix = "base_model.model." + path
+            if let adapter, let a = adapter.tensors[prefix + ".lora_A.weight"], let b = adapter.tensors[prefix + ".lora_B.weight"] {
+                let delta = Reference.lora(x, A: a, B: b, N: N, IN: IC, OUT: OC, r: adapter.rank, scale: adapter.scale, mask: nil)
                 for i in out.indices { out[i] += delta[i] }
             }
             return out
         }
-        let embedding = tensor("model.embed_tokens.weight").doubles
+        let embedding = tensor("model.embed_tokens.weight")
         var x = tokens.flatMap { embedding[(Int($0) * C)..<((Int($0) + 1) * C)] }
         for l in 0..<s.layers {
             let p = "model.layers.\(l)."
-            let h = ReferenceLlama.rmsNorm(x, weight: tensor(p + "input_layernorm.weight").doubles, N: T, C: C, epsilon: s.epsilon)
-            let q = ReferenceLlama.rotary(projection(p + "self_attn.q_proj", h, IC: C, OC: C), B: 1, T: T, NH: s.heads, hs: hs,
-                                          theta: s.ropeTheta)
-            let k = ReferenceLlama.rotary(projection(p + "self_attn.k_proj", h, IC: C, OC: KC), B: 1, T: T, NH: s.kvHeads, hs: hs,
-                                          theta: s.ropeTheta)
+            let h = rmsNorm(x, weight: tensor(p + "input_layernorm.weight"), N: N, C: C, epsilon: s.epsilon)
+            let q = rotary(projection(p + "self_attn.q_proj", h, IC: C, OC: C), B: B, T: T, NH: s.heads, hs: hs, theta: s.ropeTheta)
+            let k = rotary(projection(p + "self_attn.k_proj", h, IC: C, OC: KC), B: B, T: T, NH: s.kvHeads, hs: hs, theta: s.ropeTheta)
             let v = projection(p + "self_attn.v_proj", h, IC: C, OC: KC)
-            let y = ReferenceLlama.attention(q: q, k: k, v: v, B: 1, T: T, NH: s.heads, NKV: s.kvHeads, hs: hs)
+            let y = attention(q: q, k: k, v: v, B: B, T: T, NH: s.heads, NKV: s.kvHeads, hs: hs)
             let o = projection(p + "self_attn.o_proj", y, IC: C, OC: C)
             for i in x.indices { x[i] += o[i] }
-            let h2 = ReferenceLlama.rmsNorm(x, weight: tensor(p + "post_attention_layernorm.weight").doubles, N: T, C: C,
-                                            epsilon: s.epsilon)
+            let h2 = rmsNorm(x, weight: tensor(p + "post_attention_layernorm.weight"), N: N, C: C, epsilon: s.epsilon)
             let gate = projection(p + "mlp.gate_proj", h2, IC: C, OC: s.hiddenMLP)
             let up = projection(p + "mlp.up_proj", h2, IC: C, OC: s.hiddenMLP)
-            let down = projection(p + "mlp.down_proj", ReferenceLlama.swiGLU(gate: gate, up: up), IC: s.hiddenMLP, OC: C)
+            let down = projection(p + "mlp.down_proj", swiGLU(gate: gate, up: up), IC: s.hiddenMLP, OC: C)
             for i in x.indices { x[i] += down[i] }
         }
-        let final = ReferenceLlama.rmsNorm(x, weight: tensor("model.norm.weight").doubles, N: T, C: C, epsilon: s.epsilon)
-        return ReferenceLlama.linear(final, weight: outputWeight.doubles, bias: nil, N: T, IC: C, OC: s.vocabularySize)
+        let final = rmsNorm(x, weight: tensor("model.norm.weight"), N: N, C: C, epsilon: s.epsilon)
+        let output = s.tied ? embedding : tensor("lm_head.weight")
+        return linear(final, weight: output, bias: nil, N: N, IC: C, OC: s.vocabularySize)
+    }
+
+    /// The mean cross-entropy of `targets` (B,T; negative for none) under `logits`: the
+    /// loss whose gradient the engine's backward pass computes.
+    static func loss(shape: LlamaShape, parameters: [String: [Double]], adapter: Adapter?, tokens: [Int32], targets: [Int32],
+                     B: Int, T: Int) -> Double {
+        let logits = logits(shape: shape, parameters: parameters, adapter: adapter, tokens: tokens, B: B, T: T)
+        return Reference.crossEntropy(logits, targets: targets, N: B * T, V: shape.vocabularySize)
     }
 }
 
