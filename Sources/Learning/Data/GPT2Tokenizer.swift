@@ -43,8 +43,9 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
     private let byteTokens: [Int32]
     /// (left id, right id) → (rank, merged id).
     private let merges: [UInt64: (rank: Int32, merged: Int32)]
-    /// Added tokens recognised in text, longest first, as scalars, with their ids.
-    private let specialTokens: [(scalars: [Unicode.Scalar], id: Int32)]
+    /// Added tokens recognised in text, as scalars with their ids, by their first scalar,
+    /// longest first (Llama 3 has 256, so each position looks only at its candidates).
+    private let specialTokens: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int32)]]
     /// How text between added tokens is cut into pieces.
     public let preTokenizer: PreTokenizer
     /// What is done to text between added tokens first, if anything.
@@ -163,10 +164,9 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
         self.tokenBytes = tokenBytes
         self.byteTokens = byteTokens
         self.merges = merges
-        self.specialTokens = specials
-            .map { (Array($0.0.unicodeScalars), $0.1) }
-            .filter { !$0.0.isEmpty }
-            .sorted { $0.0.count > $1.0.count }
+        let added = specials.map { (scalars: Array($0.0.unicodeScalars), id: $0.1) }.filter { !$0.scalars.isEmpty }
+        self.specialTokens = Dictionary(grouping: added, by: { $0.scalars[0] })
+            .mapValues { $0.sorted { $0.scalars.count > $1.scalars.count } }
         self.preTokenizer = preTokenizer
         self.normalizer = normalizer
         self.wholeTokens = ignoreMerges ? idOfBytes : nil
@@ -269,7 +269,7 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
 
     /// The special token that starts at `i`, if any (the longest one).
     private func specialToken(in scalars: [Unicode.Scalar], at i: Int) -> (id: Int32, length: Int)? {
-        for special in specialTokens where i + special.scalars.count <= scalars.count {
+        for special in specialTokens[scalars[i]] ?? [] where i + special.scalars.count <= scalars.count {
             if scalars[i..<(i + special.scalars.count)].elementsEqual(special.scalars) {
                 return (special.id, special.scalars.count)
             }
