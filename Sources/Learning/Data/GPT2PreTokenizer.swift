@@ -12,6 +12,9 @@
 
 /// Splits text into GPT-2 pre-tokens.
 public enum GPT2PreTokenizer {
+    /// GPT-2's pattern, as a tokenizer.json `Split` spells it.
+    public static let pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
     /// The class of a scalar as the pattern sees it.
     enum Kind: Equatable {
         case letter, number, space, other

@@ -1,7 +1,11 @@
-// GPT2Tokenizer: GPT-2's byte-level byte-pair encoding.
+// GPT2Tokenizer: byte-level byte-pair encoding, as GPT-2 made it and SmolLM, Llama 3
+// and Qwen2 ship it.
 //
-// Text → split on special tokens (`<|endoftext|>`) → GPT2PreTokenizer pieces → the UTF-8
-// bytes of each piece → byte tokens → merges applied lowest rank first → ids.
+// Text → split on added tokens (`<|endoftext|>`, `<|begin_of_text|>`, …) → the
+// normalizer (none, or NFC) → PreTokenizer pieces (GPT-2's pattern by default; what a
+// tokenizer.json declares otherwise) → the UTF-8 bytes of each piece → byte tokens →
+// merges applied lowest rank first → ids. With ignore_merges (Llama 3), a piece that
+// is itself in the vocabulary is that one token.
 // The vocabulary files spell each token's bytes with GPT-2's printable byte↔unicode
 // table (space is "Ġ", newline "Ċ"); internally tokens are byte strings and merges are
 // pairs of ids, so the table is only needed while loading.
@@ -14,11 +18,15 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     case file(FileError)
     /// A file is not in the expected format.
     case malformed(path: String, reason: String)
+    /// A file declares something this tokenizer does not do (a pre-tokenizer, a
+    /// normalizer, an option), named in `what`.
+    case unsupported(path: String, what: String)
 
     public var description: String {
         switch self {
         case .file(let error): return error.description
         case .malformed(let path, let reason): return "\(path): not a GPT-2 tokenizer file: \(reason)"
+        case .unsupported(let path, let what): return "\(path): \(what) is not supported"
         }
     }
 }
@@ -35,8 +43,19 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
     private let byteTokens: [Int32]
     /// (left id, right id) → (rank, merged id).
     private let merges: [UInt64: (rank: Int32, merged: Int32)]
-    /// Special tokens recognised in text, longest first, as scalars, with their ids.
-    private let specialTokens: [(scalars: [Unicode.Scalar], id: Int32)]
+    /// Added tokens recognised in text, as scalars with their ids, by their first scalar,
+    /// longest first (Llama 3 has 256, so each position looks only at its candidates).
+    private let specialTokens: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int32)]]
+    /// How text between added tokens is cut into pieces.
+    public let preTokenizer: PreTokenizer
+    /// What is done to text between added tokens first, if anything.
+    public let normalizer: TextNormalizer?
+    /// With ignore_merges: the id of every vocabulary token by its bytes.
+    private let wholeTokens: [[UInt8]: Int32]?
+    /// The ids the file's post-processor puts before and after a single text (Llama 3's
+    /// `<|begin_of_text|>`); `encode` never adds them, `encode(_:addingSpecialTokens:)` does.
+    public let specialTokensBefore: [Int32]
+    public let specialTokensAfter: [Int32]
 
     public let vocabularySize: Int
     public let endOfTextToken: Int32?
@@ -69,8 +88,10 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
         try self.init(vocabulary: vocabulary, merges: pairs, specialTokens: specials, path: mergesPath)
     }
 
-    /// Loads a Hugging Face `tokenizer.json` whose model is BPE; its special added tokens
-    /// are recognised in text.
+    /// Loads a Hugging Face `tokenizer.json` whose model is a byte-level BPE, with the
+    /// normalizer, pre-tokenizer and post-processor it declares (TokenizerJSON says
+    /// which are supported; any other is a `.unsupported` error naming it). Its added
+    /// tokens are recognised in text.
     public convenience init(tokenizerJSONPath path: String) throws(TokenizerError) {
         let bytes: [UInt8]
         do { bytes = try FileSystem.readBytes(path) } catch { throw .file(error) }
@@ -84,18 +105,29 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
             guard let pair = merge.pair else { throw .malformed(path: path, reason: "merge \(index) is not a pair of tokens") }
             pairs.append(pair)
         }
+        try file.checkModelAndAddedTokens(path: path)
+        try file.checkDecoder(path: path)
+        let normalizer = try file.textNormalizer(path: path)
+        let preTokenizer = try file.preTokenizerSteps(path: path)
+        let template = try file.template(path: path)
         var vocabulary = file.model.vocab
-        var specials: [(String, Int32)] = []
+        var added: [(String, Int32)] = []
         for token in file.addedTokens ?? [] {
             vocabulary[token.content] = token.id
-            if token.special ?? true { specials.append((token.content, token.id)) }
+            added.append((token.content, token.id))
         }
-        try self.init(vocabulary: vocabulary, merges: pairs, specialTokens: specials, path: path)
+        try self.init(vocabulary: vocabulary, merges: pairs, specialTokens: added, preTokenizer: preTokenizer,
+                      normalizer: normalizer, ignoreMerges: file.model.ignoreMerges ?? false,
+                      specialTokensBefore: template.before, specialTokensAfter: template.after, path: path)
     }
 
     /// Builds the tokenizer from a vocabulary spelled with the byte↔unicode table, merges
-    /// in rank order, and special tokens (spelled as plain text).
-    public init(vocabulary: [String: Int32], merges pairs: [(String, String)], specialTokens specials: [(String, Int32)], path: String = "(memory)") throws(TokenizerError) {
+    /// in rank order, and special (added) tokens spelled as plain text, recognised in text.
+    public init(
+        vocabulary: [String: Int32], merges pairs: [(String, String)], specialTokens specials: [(String, Int32)],
+        preTokenizer: PreTokenizer = .gpt2, normalizer: TextNormalizer? = nil, ignoreMerges: Bool = false,
+        specialTokensBefore: [Int32] = [], specialTokensAfter: [Int32] = [], path: String = "(memory)"
+    ) throws(TokenizerError) {
         let specialIDs = Set(specials.map(\.1))
         let size = Int((vocabulary.values.max() ?? -1) + 1)
         guard size > 0 else { throw .malformed(path: path, reason: "the vocabulary is empty") }
@@ -132,10 +164,17 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
         self.tokenBytes = tokenBytes
         self.byteTokens = byteTokens
         self.merges = merges
-        self.specialTokens = specials
-            .map { (Array($0.0.unicodeScalars), $0.1) }
-            .filter { !$0.0.isEmpty }
-            .sorted { $0.0.count > $1.0.count }
+        let added = specials.map { (scalars: Array($0.0.unicodeScalars), id: $0.1) }.filter { !$0.scalars.isEmpty }
+        self.specialTokens = Dictionary(grouping: added, by: { $0.scalars[0] })
+            .mapValues { $0.sorted { $0.scalars.count > $1.scalars.count } }
+        self.preTokenizer = preTokenizer
+        self.normalizer = normalizer
+        self.wholeTokens = ignoreMerges ? idOfBytes : nil
+        for id in specialTokensBefore + specialTokensAfter where !(0..<Int32(size)).contains(id) {
+            throw .malformed(path: path, reason: "the post-processor's token \(id) is not in the vocabulary")
+        }
+        self.specialTokensBefore = specialTokensBefore
+        self.specialTokensAfter = specialTokensAfter
         self.vocabularySize = size
         self.endOfTextToken = specials.first { $0.0 == Self.endOfTextString }?.1 ?? vocabulary[Self.endOfTextString]
     }
@@ -210,6 +249,12 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
         return ids
     }
 
+    /// The ids of `text`, with the post-processor's special tokens around them when
+    /// `addingSpecialTokens` (as `tokenizers` encodes with add_special_tokens).
+    public func encode(_ text: String, addingSpecialTokens: Bool) -> [Int32] {
+        addingSpecialTokens ? specialTokensBefore + encode(text) + specialTokensAfter : encode(text)
+    }
+
     public func decode(_ tokens: [Int32]) -> String {
         var bytes: [UInt8] = []
         for token in tokens {
@@ -224,7 +269,7 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
 
     /// The special token that starts at `i`, if any (the longest one).
     private func specialToken(in scalars: [Unicode.Scalar], at i: Int) -> (id: Int32, length: Int)? {
-        for special in specialTokens where i + special.scalars.count <= scalars.count {
+        for special in specialTokens[scalars[i]] ?? [] where i + special.scalars.count <= scalars.count {
             if scalars[i..<(i + special.scalars.count)].elementsEqual(special.scalars) {
                 return (special.id, special.scalars.count)
             }
@@ -234,10 +279,15 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
 
     private func encodeOrdinary(_ scalars: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
         guard !scalars.isEmpty else { return }
-        let segment = Array(scalars)
-        for range in GPT2PreTokenizer.ranges(of: segment) {
+        var segment = Array(scalars)
+        if let normalizer {
             var view = String.UnicodeScalarView()
-            view.append(contentsOf: segment[range])
+            view.append(contentsOf: segment)
+            segment = Array(normalizer.apply(String(view)).unicodeScalars)
+        }
+        for scalars in preTokenizer.pieces(of: segment) {
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: scalars)
             let piece = String(view)
             cacheLock.lock()
             let cached = cache[piece]
@@ -246,7 +296,8 @@ public final class GPT2Tokenizer: Tokenizer, @unchecked Sendable {
                 ids += cached
                 continue
             }
-            let encoded = bytePairEncode(Array(piece.utf8))
+            let bytes = Array(piece.utf8)
+            let encoded = wholeTokens?[bytes].map { [$0] } ?? bytePairEncode(bytes)
             cacheLock.lock()
             if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
             cache[piece] = encoded
@@ -365,44 +416,5 @@ private struct MinHeap {
             }
         }
         return first
-    }
-}
-
-/// The parts of a Hugging Face `tokenizer.json` that a BPE needs.
-struct TokenizerJSON: Decodable {
-    struct Model: Decodable {
-        var type: String?
-        var vocab: [String: Int32]
-        var merges: [Merge]
-    }
-
-    /// One merge, written either "left right" or ["left", "right"].
-    struct Merge: Decodable {
-        var pair: (String, String)?
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-                pair = parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty ? (String(parts[0]), String(parts[1])) : nil
-            } else {
-                let parts = try container.decode([String].self)
-                pair = parts.count == 2 ? (parts[0], parts[1]) : nil
-            }
-        }
-    }
-
-    struct AddedToken: Decodable {
-        var id: Int32
-        var content: String
-        var special: Bool?
-    }
-
-    var model: Model
-    var addedTokens: [AddedToken]?
-
-    enum CodingKeys: String, CodingKey {
-        case model
-        case addedTokens = "added_tokens"
     }
 }

@@ -105,7 +105,7 @@ func attentionBackward(
 /// Runs `body` over the B·NH (batch, head) pairs split among the workers. With more
 /// than one worker, OpenBLAS runs single-threaded inside (its threads would only
 /// contend with ours) and gets its thread count back afterwards.
-private func forEachHead(B: Int, NH: Int, _ body: (Range<Int>, Int) -> Void) {
+func forEachHead(B: Int, NH: Int, _ body: (Range<Int>, Int) -> Void) {
     let workers = min(Parallel.workers, B * NH)
     guard workers > 1 else {
         body(0..<(B * NH), 0)
