@@ -99,7 +99,8 @@ public enum UpdatePayload {
         guard base == expected.baseDigest else { throw PayloadRefusal(.otherBase, "base \(base), expected \(expected.baseDigest)") }
         let adapter: LoRAAdapter
         do {
-            adapter = try PEFTAdapter.assemble(file.tensors, alpha: own.alpha, dropout: own.dropout, rank: own.rank)
+            adapter = try PEFTAdapter.assemble(
+                file.tensors, alpha: own.alpha, dropout: own.dropout, rank: own.rank, blocks: blockIndices(expected.layout))
         } catch {
             throw PayloadRefusal(.unreadable, "\(error)")
         }

@@ -47,11 +47,14 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
     public var taskType: String
     public var baseModel: String?
     public var bias: String
+    /// The blocks that carry the adapter (PEFT's `layers_to_transform`); nil: every block.
+    public var layersToTransform: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", rank = "r", alpha = "lora_alpha", dropout = "lora_dropout"
         case targetModules = "target_modules", fanInFanOut = "fan_in_fan_out", taskType = "task_type"
         case baseModel = "base_model_name_or_path", bias, inferenceMode = "inference_mode"
+        case layersToTransform = "layers_to_transform"
     }
 
     public init(lora: LoRAConfig, baseModel: String?) {
@@ -64,6 +67,7 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         taskType = "CAUSAL_LM"
         self.baseModel = baseModel
         bias = "none"
+        layersToTransform = lora.blocks
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,6 +86,12 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         taskType = try c.decodeIfPresent(String.self, forKey: .taskType) ?? "CAUSAL_LM"
         baseModel = try c.decodeIfPresent(String.self, forKey: .baseModel)
         bias = try c.decodeIfPresent(String.self, forKey: .bias) ?? "none"
+        // PEFT accepts one block index or a list.
+        if let list = try? c.decode([Int].self, forKey: .layersToTransform) {
+            layersToTransform = list
+        } else {
+            layersToTransform = try c.decodeIfPresent(Int.self, forKey: .layersToTransform).map { [$0] }
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -98,6 +108,7 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         try c.encode(baseModel, forKey: .baseModel)
         try c.encode(bias, forKey: .bias)
         try c.encode(true, forKey: .inferenceMode)
+        try c.encodeIfPresent(layersToTransform, forKey: .layersToTransform)
     }
 }
 
@@ -146,7 +157,7 @@ public enum PEFTAdapter {
     public static func decodeWeights(_ bytes: [UInt8], config: LoRAConfig) throws(PEFTAdapterError) -> LoRAAdapter {
         let file: SafeTensors
         do { file = try SafeTensors.decode(bytes) } catch { throw .weights(path: "(buffer)", error) }
-        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: nil)
+        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: nil, blocks: config.blocks)
     }
 
     /// Writes `adapter` into `directory` (created if needed) as a PEFT adapter folder.
@@ -214,7 +225,7 @@ public enum PEFTAdapter {
             if case .file(let fileError) = error { throw .file(fileError) }
             throw .weights(path: weightsPath, error)
         }
-        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: config.rank)
+        return try assemble(file.tensors, alpha: config.alpha, dropout: config.dropout, rank: config.rank, blocks: config.layersToTransform)
     }
 
     private static func peftTensors(_ adapter: LoRAAdapter) -> [NamedTensor] {
@@ -223,7 +234,10 @@ public enum PEFTAdapter {
 
     /// Orders `tensors` (PEFT or canonical names) canonically and checks that they form
     /// a complete adapter over the blocks they name.
-    public static func assemble(_ tensors: [NamedTensor], alpha: Float, dropout: Float, rank expectedRank: Int?) throws(PEFTAdapterError) -> LoRAAdapter {
+    /// `blocks` names the blocks that must be there; nil: blocks 0 up to the last one named.
+    public static func assemble(
+        _ tensors: [NamedTensor], alpha: Float, dropout: Float, rank expectedRank: Int?, blocks: [Int]?
+    ) throws(PEFTAdapterError) -> LoRAAdapter {
         struct Key: Hashable { var layer: Int; var target: LoRAConfig.Target; var isB: Bool }
         var byKey: [Key: NamedTensor] = [:]
         for tensor in tensors {
@@ -233,7 +247,10 @@ public enum PEFTAdapter {
             byKey[key] = NamedTensor(name: LoRAAdapter.tensorName(layer: key.layer, target: key.target, isB: key.isB), shape: tensor.shape, values: tensor.values)
         }
         guard !byKey.isEmpty else { throw .incompleteAdapter("no LoRA tensors") }
-        let layers = Array(Set(byKey.keys.map(\.layer))).sorted()
+        let layers = blocks ?? Array(0...(byKey.keys.map(\.layer).max() ?? 0))
+        if let stray = byKey.keys.map(\.layer).sorted().first(where: { !layers.contains($0) }) {
+            throw .incompleteAdapter("block \(stray) carries LoRA tensors but is not among the adapter's blocks \(layers)")
+        }
         let targets = LoRAConfig.Target.allCases.filter { target in byKey.keys.contains { $0.target == target } }
         // Without a config, the rank is that of the first A matrix in canonical order.
         let firstA = layers.lazy.flatMap { layer in targets.lazy.map { Key(layer: layer, target: $0, isB: false) } }
@@ -258,8 +275,6 @@ public enum PEFTAdapter {
                 ordered += [a, b]
             }
         }
-        // Blocks 0..<n are every block of an n-block model; anything else names its blocks.
-        let blocks = layers == Array(0..<layers.count) ? nil : layers
         let config = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, blocks: blocks)
         return LoRAAdapter(config: config, tensors: ordered)
     }
