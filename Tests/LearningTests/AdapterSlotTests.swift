@@ -186,3 +186,22 @@ import Testing
         #expect("\(error!)".contains(message), "\(error!)")
     }
 }
+
+@Suite struct SlotScaleTests {
+    @Test func aScaleFactorOfTwoActsAsTwiceTheSlotsB() throws {
+        let B = 2, T = 5
+        let inputs = tokens(B * T, vocabulary: checkConfig.vocabularySize, seed: 500)
+        let targets = tokens(B * T, vocabulary: checkConfig.vocabularySize, seed: 501)
+        let model = TransformerModel(config: checkConfig, lora: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 50)
+        let adapter = randomized(model.adapter(), seed: 510)
+        try model.setAdapter(adapter)
+        model.slotScaleFactors["default"] = 2
+        let scaled = model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: false)!
+        model.slotScaleFactors = [:]
+        var doubled = adapter
+        for i in stride(from: 1, to: doubled.tensors.count, by: 2) { doubled.tensors[i].values = doubled.tensors[i].values.map { 2 * $0 } }
+        try model.setAdapter(doubled)
+        let reference = model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: false)!
+        #expect(abs(scaled - reference) < 1e-6)
+    }
+}

@@ -109,6 +109,9 @@ public final class TransformerModel {
 
     /// The slots the forward pass applies (all of them at first).
     public var activeSlots: Set<String>
+    /// A factor on a slot's alpha / r, by slot name (1 when absent): fusing two slots'
+    /// updates as w1 ΔW_1 + w2 ΔW_2 without touching their values.
+    public var slotScaleFactors: [String: Float] = [:]
     /// What backward computes weight gradients for and a trainer steps.
     public private(set) var trainableGroups: [ParameterGroup] = []
     /// Per block position: whether its base parameters train.
@@ -369,9 +372,12 @@ public final class TransformerModel {
             guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
             loraForward(out: out, h: acts[acts.loraH(slot: k, layer: layer, projection: projection)], xd: acts[acts.loraXD],
                         inp: inp, A: slot.values[entry.a], B: slot.values[entry.b], N: N, IN: IC, OUT: OC, r: slot.lora.rank,
-                        scale: slot.lora.scale, mask: dropoutMask(slot: k, layer: layer, projection: projection))
+                        scale: scale(of: slot), mask: dropoutMask(slot: k, layer: layer, projection: projection))
         }
     }
+
+    /// The factor a slot's branch is scaled by: alpha / r times its scale factor.
+    private func scale(of slot: AdapterSlot) -> Float { slot.lora.scale * (slotScaleFactors[slot.name] ?? 1) }
 
     /// The dropout mask of the last forward for one adapter, nil outside training.
     private func dropoutMask(slot k: Int, layer: Int, projection: Int) -> DropoutMask? {
@@ -486,7 +492,7 @@ public final class TransformerModel {
             loraBackward(dinp: dinp, dA: grads?[entry.a], dB: grads?[entry.b], dout: dout, inp: inp,
                          h: acts[acts.loraH(slot: k, layer: layer, projection: projection)],
                          A: slot.values[entry.a], B: slot.values[entry.b], xd: acts[acts.loraXD], dh: acts[acts.loraDH],
-                         N: N, IN: IC, OUT: OC, r: slot.lora.rank, scale: slot.lora.scale,
+                         N: N, IN: IC, OUT: OC, r: slot.lora.rank, scale: scale(of: slot),
                          mask: dropoutMask(slot: k, layer: layer, projection: projection))
         }
     }
