@@ -106,26 +106,14 @@ struct UpCommand: ParsableCommand {
     /// One thread per node, all over inproc:// in one shared context.
     func runInProcess(_ t: Topology, threads: Int, stop: StopRequest, interactive: Bool) throws -> [String] {
         Parallel.setThreads(1)
-        let context = try ZMQContext(ioThreads: 2)
-        let endpoints = t.nodes.map { "inproc://starling/\(t.name)/\($0.name)" }
-        let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }
-        let failures = LockedList()
-        let group = DispatchGroup()
-        for runtime in runtimes {
-            let thread = Thread {
-                defer { group.leave() }
-                do { _ = try runtime.run(stop: stop) } catch { failures.append("\(runtime.node.name): \(error)") }
-            }
-            thread.stackSize = 8 << 20
-            group.enter()
-            thread.start()
-        }
+        let cluster = try InProcessCluster(t, ioThreads: 2)
+        cluster.start(stop: stop)
         var display = LiveDisplay(interactive: interactive)
-        while group.wait(timeout: .now() + 1) == .timedOut {
-            display.show(StatusTable.render(runtimes.map { ($0.node.name, $0.currentStatus()) }))
+        while !cluster.wait(seconds: 1) {
+            display.show(StatusTable.render(cluster.runtimes.map { ($0.node.name, $0.currentStatus()) }))
         }
-        display.show(StatusTable.render(runtimes.map { ($0.node.name, $0.currentStatus()) }))
-        return failures.items
+        display.show(StatusTable.render(cluster.runtimes.map { ($0.node.name, $0.currentStatus()) }))
+        return cluster.failures()
     }
 
     func printSummary(_ t: Topology, color: Bool) throws {
@@ -172,12 +160,4 @@ struct LiveDisplay {
         print(line)
         lastLines = 0
     }
-}
-
-/// A list appended to from several threads.
-final class LockedList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String] = []
-    func append(_ s: String) { lock.withLock { values.append(s) } }
-    var items: [String] { lock.withLock { values } }
 }

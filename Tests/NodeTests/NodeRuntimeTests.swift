@@ -1,6 +1,7 @@
 import Foundation
 import Gossip
 import Learning
+import Schemes
 import Testing
 import Trust
 
@@ -18,38 +19,17 @@ func preparedTopology(_ body: String, bytesPerNode: Int = 12_000) throws -> Topo
 }
 
 /// Runs every node of `t` as a thread over inproc://; returns their outcomes.
-func runInProcess(_ t: Topology, stop: StopRequest = StopRequest()) throws -> [Result<NodeOutcome, any Error>] {
-    let context = try ZMQContext(ioThreads: 1)
-    let endpoints = t.nodes.map { "inproc://test-\(t.name)-\(UUID())/\($0.name)" }
-    let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }
-    let results = ResultBox(count: runtimes.count)
-    let group = DispatchGroup()
-    for (i, r) in runtimes.enumerated() {
-        group.enter()
-        let thread = Thread {
-            results.set(i, Result { try r.run(stop: stop) })
-            group.leave()
-        }
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
+func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(any PersonalizationScheme)?]? = nil,
+                  observers: [(@Sendable (MeshEvent) -> Void)?]? = nil) throws -> [Result<NodeOutcome, any Error>] {
+    let cluster = try InProcessCluster(t, schemes: schemes, observers: observers)
+    cluster.start(stop: stop)
     // Bounded: a run that hangs fails the test instead of blocking the suite.
-    if group.wait(timeout: .now() + 240) == .timedOut {
+    if !cluster.wait(seconds: 240) {
         stop.request()
-        _ = group.wait(timeout: .now() + 30)
+        _ = cluster.wait(seconds: 30)
         Issue.record("the nodes did not finish in time")
     }
-    return results.values
-}
-
-final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [Result<NodeOutcome, any Error>?]
-    init(count: Int) { stored = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<NodeOutcome, any Error>) { lock.withLock { stored[i] = r } }
-    var values: [Result<NodeOutcome, any Error>] {
-        lock.withLock { stored.map { $0 ?? .failure(NodeError("did not finish")) } }
-    }
+    return cluster.results.map { $0 ?? .failure(NodeError("did not finish")) }
 }
 
 @Suite(.serialized) struct NodeRuntimeTests {

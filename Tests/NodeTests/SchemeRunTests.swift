@@ -78,28 +78,15 @@ final class UpdateCapture: @unchecked Sendable {
             shape = "full"
             """, bytesPerNode: 4000)
         defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
-        let context = try ZMQContext(ioThreads: 1)
-        let endpoints = t.nodes.map { "inproc://private-\(UUID())/\($0.name)" }
         let schemes = t.nodes.map { _ in PrivateSlotScheme(lora: LoRAConfig(rank: 2, alpha: 4, dropout: 0), steps: 3) }
         let captures = t.nodes.map { _ in UpdateCapture() }
-        let runtimes = try t.nodes.indices.map { i in
-            try NodeRuntime(topology: t, index: i, context: context, endpoints: endpoints, scheme: schemes[i],
-                            meshObserver: { captures[i].observe($0) })
-        }
-        let group = DispatchGroup()
-        let results = ResultBox(count: 2)
-        for (i, r) in runtimes.enumerated() {
-            group.enter()
-            Thread {
-                results.set(i, Result { try r.run(stop: StopRequest()) })
-                group.leave()
-            }.start()
-        }
-        #expect(group.wait(timeout: .now() + 240) == .success)
-        for o in results.values { #expect(try o.get() == .finished(round: 4)) }
+        let cluster = try InProcessCluster(t, schemes: schemes, observers: captures.map { c in { c.observe($0) } })
+        cluster.start(stop: StopRequest())
+        #expect(cluster.wait(seconds: 240))
+        for o in cluster.results { #expect(try o?.get() == .finished(round: 4)) }
 
         let keys = try NodeRuntime.memberKeys(t)
-        let shared = try LoRAAdapter(config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), tensors: runtimes[0].nodeModel.model.adapter(named: "default").tensors)
+        let shared = try LoRAAdapter(config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), tensors: cluster.runtimes[0].nodeModel.model.adapter(named: "default").tensors)
         var seen = 0
         for (receiver, capture) in captures.enumerated() {
             let sender = 1 - receiver

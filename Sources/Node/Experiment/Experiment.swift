@@ -153,27 +153,9 @@ public final class Experiment {
     /// Every node of `t` on its own thread over inproc:// in one context; throws the
     /// first node's failure.
     static func runNodes(_ t: Topology) throws {
-        let context = try ZMQContext(ioThreads: 1)
-        let prefix = "inproc://experiment-\(UUID().uuidString)"
-        let endpoints = t.nodes.map { "\(prefix)/\($0.name)" }
-        let runtimes = try t.nodes.indices.map { try NodeRuntime(topology: t, index: $0, context: context, endpoints: endpoints) }
-        let failures = FailureList()
-        let group = DispatchGroup()
-        let stop = StopRequest()
-        for runtime in runtimes {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                do { _ = try runtime.run(stop: stop) } catch {
-                    failures.append("\(runtime.node.name): \(error)")
-                    stop.request()
-                }
-            }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
-        group.wait()
-        if let first = failures.items.first { throw NodeError(first) }
+        let cluster = try InProcessCluster(t)
+        _ = cluster.run(stopOnFailure: true)
+        if let first = cluster.failures().first { throw NodeError(first) }
     }
 
     func prepareKeys() throws {
@@ -188,12 +170,4 @@ public final class Experiment {
             return k
         }
     }
-}
-
-/// Messages appended from several threads.
-final class FailureList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String] = []
-    func append(_ s: String) { lock.withLock { values.append(s) } }
-    var items: [String] { lock.withLock { values } }
 }
