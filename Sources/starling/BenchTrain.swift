@@ -40,10 +40,13 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Size of the square sgemm that measures the peak.") var gemmSize = 2048
 
     func validate() throws {
-        guard layers > 0, heads > 0, width > 0, vocab > 0, seq > 0, batch > 0, rank >= 0, threads > 0, steps > 0, warmup >= 0 else {
-            throw ValidationError("every size must be positive (rank and warmup may be 0)")
+        for (option, value) in [("--layers", layers), ("--heads", heads), ("--width", width), ("--vocab", vocab), ("--seq", seq),
+                                ("--batch", batch), ("--threads", threads), ("--steps", steps), ("--gemm-size", gemmSize)] {
+            try requireAtLeast(1, option, value)
         }
-        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads") }
+        try requireAtLeast(0, "--rank", rank)
+        try requireAtLeast(0, "--warmup", warmup)
+        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
     }
 
     func run() throws {

@@ -32,10 +32,15 @@ struct TrustCommand: ParsableCommand {
     @Flag(help: "No colours in the heatmap.")
     var noColor = false
 
-    func run() throws {
-        guard let f = TrustGraph.Format(rawValue: format) else {
-            throw ValidationError("unknown --format \(format); known: \(TrustGraph.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+    func validate() throws {
+        guard TrustGraph.Format(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of \(TrustGraph.Format.allCases.map(\.rawValue).joined(separator: ", ")), got \(format)")
         }
+        if let round { try requireAtLeast(1, "--round", round) }
+    }
+
+    func run() throws {
+        let f = TrustGraph.Format(rawValue: format)!
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
         let graph: TrustGraph

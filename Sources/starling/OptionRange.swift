@@ -1,0 +1,16 @@
+// Range checks of command-line values, run in `validate()` before any work starts, so a
+// value a user can type ends in one line naming the option and what it allows (exit 64)
+// instead of reaching a precondition deep inside the library.
+
+import ArgumentParser
+
+/// Refuses `value` of `option` below `minimum`: "--heads must be at least 1, got 0".
+func requireAtLeast(_ minimum: Int, _ option: String, _ value: Int) throws {
+    guard value >= minimum else { throw ValidationError("\(option) must be at least \(minimum), got \(value)") }
+}
+
+/// Refuses `value` of `option` unless `valid` holds, saying what `range` allows:
+/// "--lr must be in (0, 1), got 2.0". Non-finite numbers are always refused.
+func require(_ option: String, _ value: Double, in range: String, _ valid: (Double) -> Bool) throws {
+    guard value.isFinite, valid(value) else { throw ValidationError("\(option) must be \(range), got \(value)") }
+}
