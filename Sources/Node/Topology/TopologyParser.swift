@@ -5,6 +5,7 @@ import Foundation
 import Gossip
 import Learning
 import TOMLKit
+import Trust
 
 /// One problem in a topology file.
 public struct TopologyDiagnostic: Sendable, Equatable, CustomStringConvertible {
@@ -24,9 +25,6 @@ public struct TopologyError: Error, CustomStringConvertible {
     public var diagnostics: [TopologyDiagnostic]
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
-
-/// Trust strategy names a topology may use (the part before any `:variant`).
-public let knownTrustStrategies = ["weights", "validation", "prediction", "oracle", "fedavg", "local"]
 
 public enum TopologyParser {
     /// Reads and checks the topology file at `path`; throws `TopologyError` with every problem.
@@ -79,10 +77,14 @@ private struct Reader {
         return s
     }
 
-    mutating func int(_ t: TOMLTable, _ key: String, _ path: String, min lower: Int) -> Int? {
+    mutating func int(_ t: TOMLTable, _ key: String, _ path: String, min lower: Int, max upper: Int? = nil) -> Int? {
         guard let v = t[key] else { return nil }
         guard let i = v.int else {
             problem(path, "\(path) must be an integer")
+            return nil
+        }
+        if let upper, !(lower...upper).contains(i) {
+            problem(path, "\(path) must be between \(lower) and \(upper), got \(i)")
             return nil
         }
         guard i >= lower else {
@@ -162,15 +164,11 @@ private struct Reader {
         func p(_ k: String) -> String { "\(path).\(k)" }
         if let v = string(t, "base_model", p("base_model")) { s.baseModel = v }
         if let v = string(t, "tokenizer", p("tokenizer")) { s.tokenizer = v }
-        if let v = string(t, "trust", p("trust")) {
-            let name = String(v.split(separator: ":").first ?? "")
-            if knownTrustStrategies.contains(name) {
-                s.trust = v
-            } else {
-                problem(p("trust"), "\(p("trust")): unknown trust strategy \"\(name)\" (known: \(knownTrustStrategies.joined(separator: ", ")))")
-            }
+        let trust = string(t, "trust", p("trust"))
+        let temperature = double(t, "temperature", p("temperature"), { $0 > 0 }, "positive")
+        if trust != nil || temperature != nil {
+            self.trust(trust ?? s.trust, temperature: temperature ?? s.temperature, into: &s, t, path)
         }
-        if let v = double(t, "temperature", p("temperature"), { $0 > 0 }, "positive") { s.temperature = v }
         if let v = int(t, "warmup_rounds", p("warmup_rounds"), min: 0) { s.warmupRounds = v }
         if let v = int(t, "local_steps", p("local_steps"), min: 1) { s.localSteps = v }
         if let v = int(t, "rounds", p("rounds"), min: 1) { s.rounds = v }
@@ -185,11 +183,13 @@ private struct Reader {
                 s.splits = v
             }
         }
-        if let v = int(t, "ttl", p("ttl"), min: 0) { s.ttl = v }
+        // The hop count travels as one byte.
+        if let v = int(t, "ttl", p("ttl"), min: 0, max: 255) { s.ttl = v }
         if let v = int(t, "round_timeout_ms", p("round_timeout_ms"), min: 1) { s.roundTimeoutMilliseconds = v }
         if let v = int(t, "staleness_rounds", p("staleness_rounds"), min: 0) { s.stalenessRounds = v }
         if let v = int(t, "heartbeat_ms", p("heartbeat_ms"), min: 10) { s.heartbeatMilliseconds = v }
-        if let v = int(t, "liveness", p("liveness"), min: 1) { s.liveness = v }
+        // A peer is suspect after two quiet intervals, so gone needs at least two.
+        if let v = int(t, "liveness", p("liveness"), min: 2) { s.liveness = v }
         if let v = bool(t, "curve", p("curve")) { s.curve = v }
         if let v = string(t, "reference", p("reference")) { s.reference = v }
         if let v = int(t, "seed", p("seed"), min: 0) { s.seed = UInt64(v) }
@@ -204,6 +204,26 @@ private struct Reader {
             problem(p("warmup_rounds"), "\(p("warmup_rounds")) (\(s.warmupRounds)) must be less than rounds (\(s.rounds))")
         }
         return s
+    }
+
+    /// Sets the trust string and temperature of `s` when together they make a trust
+    /// setting; otherwise reports why, at the `trust` key when the table has one.
+    mutating func trust(_ text: String, temperature: Double, into s: inout NodeSettings, _ t: TOMLTable, _ path: String) {
+        let key = t["trust"] != nil ? "\(path).trust" : "\(path).temperature"
+        let name = String(text.split(separator: ":").first ?? "").trimmingCharacters(in: .whitespaces)
+        guard TrustStrategy(rawValue: name) != nil else {
+            let known = TrustStrategy.allCases.map(\.rawValue).joined(separator: ", ")
+            problem(key, "\(key): unknown trust strategy \"\(name)\" (known: \(known))")
+            return
+        }
+        do {
+            _ = try NodeSettings.trustConfig(text, temperature: temperature)
+            s.trust = text
+            s.temperature = temperature
+        } catch {
+            let setting = text.contains("temperature=") || temperature == 1 ? "\"\(text)\"" : "\"\(text)\" with temperature \(temperature)"
+            problem(key, "\(key): trust \(setting): \(error)")
+        }
     }
 
     mutating func lora(_ t: TOMLTable, _ path: String, base: LoRAConfig) -> LoRAConfig {
@@ -284,7 +304,7 @@ private struct Reader {
             nodes.append(TopologyNode(name: nodeName, endpoint: endpoint, publicKey: key, data: data, mixture: mixture, settings: s))
         }
         checkUnique(nodes)
-        if nodes.contains(where: { $0.settings.trust.hasPrefix("oracle") }) {
+        if nodes.contains(where: { $0.settings.trustConfig?.strategy == .oracle }) {
             for (i, n) in nodes.enumerated() where n.mixture == nil {
                 problem("nodes[\(i)]", "node \(n.name): the oracle strategy needs a mixture row for every node")
             }
