@@ -196,6 +196,7 @@ struct Pretrain: ParsableCommand {
         guard context >= training.sequenceLength else {
             throw ValidationError("--context must be at least --seq (\(training.sequenceLength)), got \(context)")
         }
+        try requireWritableOutput("--out", out)
     }
 
     func run() throws {
@@ -259,6 +260,7 @@ struct Finetune: ParsableCommand {
         try require("--alpha", alpha, in: "in (0, ∞)") { $0 > 0 }
         try require("--dropout", dropout, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
         _ = try chosenTargets()
+        try requireWritableOutput("--out", out)
     }
 
     func run() throws {

@@ -3,6 +3,7 @@
 // instead of reaching a precondition deep inside the library.
 
 import ArgumentParser
+import Foundation
 
 /// Refuses `value` of `option` below `minimum`: "--heads must be at least 1, got 0".
 func requireAtLeast(_ minimum: Int, _ option: String, _ value: Int) throws {
@@ -13,4 +14,18 @@ func requireAtLeast(_ minimum: Int, _ option: String, _ value: Int) throws {
 /// "--lr must be in (0, 1), got 2.0". Non-finite numbers are always refused.
 func require(_ option: String, _ value: Double, in range: String, _ valid: (Double) -> Bool) throws {
     guard value.isFinite, valid(value) else { throw ValidationError("\(option) must be \(range), got \(value)") }
+}
+
+/// Refuses an output path `option` that cannot be written: its nearest existing ancestor
+/// must be a folder this user may write in. Checked before training, not after it.
+func requireWritableOutput(_ option: String, _ path: String) throws {
+    guard !path.isEmpty else { throw ValidationError("\(option) must name a folder, got \"\"") }
+    let files = FileManager.default
+    var ancestor = (path as NSString).standardizingPath
+    if !ancestor.hasPrefix("/") { ancestor = (files.currentDirectoryPath as NSString).appendingPathComponent(ancestor) }
+    while !files.fileExists(atPath: ancestor) && ancestor != "/" { ancestor = (ancestor as NSString).deletingLastPathComponent }
+    var isFolder: ObjCBool = false
+    guard files.fileExists(atPath: ancestor, isDirectory: &isFolder), isFolder.boolValue, files.isWritableFile(atPath: ancestor) else {
+        throw ValidationError("\(option) \(path): \(ancestor) is not a folder this user can write in")
+    }
 }

@@ -10,8 +10,10 @@ import Testing
         var testDescription: String { arguments.joined(separator: " ") }
     }
 
-    static let pretrain = ["pretrain", "--text", "/nonexistent.txt", "--out", "/nonexistent/out"]
-    static let finetune = ["finetune", "--base", "random:tiny", "--text", "/nonexistent.txt", "--out", "/nonexistent/out"]
+    /// A writable place that is never written: every case fails before any work.
+    static let out = FileManager.default.temporaryDirectory.appendingPathComponent("starling-never-written").path
+    static let pretrain = ["pretrain", "--text", "/nonexistent.txt", "--out", out]
+    static let finetune = ["finetune", "--base", "random:tiny", "--text", "/nonexistent.txt", "--out", out]
     static let eval = ["eval", "--base", "random:tiny", "--text", "/nonexistent.txt"]
     static let generate = ["generate", "--base", "random:tiny", "--prompt", "x"]
     static let initTopology = ["topology", "init", "--nodes", "3", "--out", "/nonexistent/lab.toml"]
@@ -93,5 +95,19 @@ import Testing
         let r = try runStarling(input.arguments)
         #expect(r.status == 64, "\(r.err)")
         #expect(r.err.contains("Error: \(input.message)\n"), "\(r.err)")
+    }
+
+    @Test func anOutputThatCannotBeWrittenIsRefusedBeforeTraining() throws {
+        let dir = try clusterFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/notes.txt"
+        try "a file, not a folder".write(toFile: file, atomically: true, encoding: .utf8)
+        for command in [Self.pretrain, Self.finetune] {
+            let r = try runStarling(Array(command.dropLast()) + [file + "/out"])
+            #expect(r.status == 64, "\(r.err)")
+            #expect(r.err.contains("Error: --out \(file)/out: \(file) is not a folder this user can write in\n"), "\(r.err)")
+            let empty = try runStarling(Array(command.dropLast()) + [""])
+            #expect(empty.err.contains("Error: --out must name a folder, got \"\"\n"), "\(empty.err)")
+        }
     }
 }
