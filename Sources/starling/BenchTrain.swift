@@ -40,11 +40,16 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Size of the square sgemm that measures the peak.") var gemmSize = 2048
 
     func validate() throws {
-        for (option, value) in [("--layers", layers), ("--heads", heads), ("--width", width), ("--vocab", vocab), ("--seq", seq),
-                                ("--batch", batch), ("--threads", threads), ("--steps", steps), ("--gemm-size", gemmSize)] {
-            try requireAtLeast(1, option, value)
+        try requireBetween(1, largestBlockCount, "--layers", layers)
+        try requireBetween(1, largestBlockCount, "--heads", heads)
+        for (option, value) in [("--width", width), ("--seq", seq), ("--batch", batch), ("--gemm-size", gemmSize)] {
+            try requireBetween(1, largestDimension, option, value)
         }
-        try requireAtLeast(0, "--rank", rank)
+        // A vocabulary a byte-pair tokenizer could have; GPT-2's is 50,257.
+        try requireBetween(1, 1 << 20, "--vocab", vocab)
+        try requireAtLeast(1, "--threads", threads)
+        try requireAtLeast(1, "--steps", steps)
+        try requireBetween(0, largestDimension, "--rank", rank)
         try requireAtLeast(0, "--warmup", warmup)
         guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
     }

@@ -61,7 +61,7 @@ struct BenchTrust: ParsableCommand {
         try requireAtLeast(1, "--repeats", repeats)
         try requireAtLeast(1, "--threads", threads)
         try requireAtLeast(0, "--model-repeats", modelRepeats)
-        try requireAtLeast(1, "--model-batch", modelBatch)
+        try requireBetween(1, largestDimension, "--model-batch", modelBatch)
         guard let counts = candidateCounts, !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be positive integers separated by commas")
         }

@@ -91,7 +91,7 @@ struct ExperimentCommand: ParsableCommand {
         try requireAtLeast(0, "--warmup-rounds", warmupRounds)
         guard warmupRounds < rounds else { throw ValidationError("--warmup-rounds must be less than --rounds (\(rounds)), got \(warmupRounds)") }
         try requireAtLeast(1, "--local-steps", localSteps)
-        try requireAtLeast(1, "--batch", batchSize)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
         try requireAtLeast(1, "--bytes", bytes)
         try requireAtLeast(1, "--evaluation-bytes", evaluationBytes)
         try requireAtLeast(1, "--base-bytes", baseBytes)

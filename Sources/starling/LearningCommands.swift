@@ -82,8 +82,8 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         try requireAtLeast(1, "--steps", steps)
-        try requireAtLeast(1, "--batch", batchSize)
-        try requireAtLeast(2, "--seq", sequenceLength)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
+        try requireBetween(2, largestDimension, "--seq", sequenceLength)
         try require("--lr", learningRate, in: "in (0, 1)") { $0 > 0 && $0 < 1 }
         try require("--weight-decay", weightDecay, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
         try requireAtLeast(0, "--checkpoint-every", checkpointEvery)
@@ -189,9 +189,10 @@ struct Pretrain: ParsableCommand {
     var context: Int = 64
 
     func validate() throws {
-        try requireAtLeast(1, "--layers", layers)
-        try requireAtLeast(1, "--heads", heads)
-        try requireAtLeast(1, "--width", width)
+        try requireBetween(1, largestBlockCount, "--layers", layers)
+        try requireBetween(1, largestBlockCount, "--heads", heads)
+        try requireBetween(1, largestDimension, "--width", width)
+        try requireBetween(2, largestDimension, "--context", context)
         guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
         guard context >= training.sequenceLength else {
             throw ValidationError("--context must be at least --seq (\(training.sequenceLength)), got \(context)")
@@ -256,7 +257,7 @@ struct Finetune: ParsableCommand {
     }
 
     func validate() throws {
-        try requireAtLeast(1, "--rank", rank)
+        try requireBetween(1, largestDimension, "--rank", rank)
         try require("--alpha", alpha, in: "in (0, ∞)") { $0 > 0 }
         try require("--dropout", dropout, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
         _ = try chosenTargets()
@@ -302,8 +303,8 @@ struct Eval: ParsableCommand {
     static let splitNames = ["train", "trust", "test", "all"]
 
     func validate() throws {
-        try requireAtLeast(1, "--seq", sequenceLength)
-        try requireAtLeast(1, "--batch", batchSize)
+        try requireBetween(1, largestDimension, "--seq", sequenceLength)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
         guard Self.splitNames.contains(split) else {
             throw ValidationError("--split must be one of \(Self.splitNames.joined(separator: ", ")), got \(split)")
         }

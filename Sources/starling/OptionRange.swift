@@ -29,3 +29,17 @@ func requireWritableOutput(_ option: String, _ path: String) throws {
         throw ValidationError("\(option) \(path): \(ancestor) is not a folder this user can write in")
     }
 }
+
+/// The largest model or batch dimension (width, context, sequence, batch, rank) a
+/// command takes, and the most blocks or heads: far past what this CPU engine trains, and
+/// small enough that no product of sizes the model computes (B·H·T·T, L·C·C, B·T·V)
+/// overflows an Int.
+let largestDimension = 65_536
+let largestBlockCount = 1_024
+
+/// Refuses `value` of `option` outside `lower...upper`: "--width must be between 1 and 65536, got 0".
+func requireBetween(_ lower: Int, _ upper: Int, _ option: String, _ value: Int) throws {
+    guard (lower...upper).contains(value) else {
+        throw ValidationError("\(option) must be between \(lower) and \(upper), got \(value)")
+    }
+}

@@ -146,7 +146,7 @@ let validTopology = """
         #expect(messages.contains("defaults.splits must be three positive fractions (train, trust, test) summing to 1"))
         #expect(messages.contains("defaults.temperature must be positive, got 0.0"))
         #expect(messages.contains("defaults.warmup_rounds (10) must be less than rounds (4)"))
-        #expect(messages.contains("defaults.lora.rank must be at least 1, got 0"))
+        #expect(messages.contains("defaults.lora.rank must be between 1 and 65536, got 0"))
         #expect(messages.contains { $0.hasPrefix("defaults.lora.targets: unknown projection \"attn.q\"") })
         #expect(messages.contains("node a: endpoint \"tcp://127.0.0.1:70000\" needs a port between 1 and 65535"))
         #expect(d.first { $0.message.hasPrefix("defaults.splits") }?.line == 3)
@@ -201,8 +201,9 @@ let validTopology = """
         .init(entry: "rounds = 2.5", message: "defaults.rounds must be an integer"),
         .init(entry: "learning_rate = 1", message: "defaults.learning_rate must be in (0, 1), got 1.0"),
         .init(entry: "weight_decay = -0.5", message: "defaults.weight_decay must be in [0, 1), got -0.5"),
-        .init(entry: "batch_size = 0", message: "defaults.batch_size must be at least 1, got 0"),
-        .init(entry: "sequence_length = 1", message: "defaults.sequence_length must be at least 2, got 1"),
+        .init(entry: "batch_size = 0", message: "defaults.batch_size must be between 1 and 65536, got 0"),
+        .init(entry: "batch_size = 9000000000000000000", message: "defaults.batch_size must be between 1 and 65536, got 9000000000000000000"),
+        .init(entry: "sequence_length = 1", message: "defaults.sequence_length must be between 2 and 65536, got 1"),
         .init(entry: "splits = [0.9, 0.1]", message: "defaults.splits must be three positive fractions (train, trust, test) summing to 1"),
         .init(entry: "splits = [0.8, 0.2, 0]", message: "defaults.splits must be three positive fractions (train, trust, test) summing to 1"),
         .init(entry: "splits = [\"a\"]", message: "defaults.splits[0] must be a number"),
@@ -216,7 +217,8 @@ let validTopology = """
         .init(entry: "curve = 1", message: "defaults.curve must be true or false"),
         .init(entry: "base_model = 7", message: "defaults.base_model must be a string"),
         .init(entry: "lora = 4", message: "defaults.lora must be a table such as { rank = 4, alpha = 32 }"),
-        .init(entry: "lora = { rank = 0 }", message: "defaults.lora.rank must be at least 1, got 0"),
+        .init(entry: "lora = { rank = 0 }", message: "defaults.lora.rank must be between 1 and 65536, got 0"),
+        .init(entry: "lora = { rank = 100000 }", message: "defaults.lora.rank must be between 1 and 65536, got 100000"),
         .init(entry: "lora = { alpha = -1 }", message: "defaults.lora.alpha must be positive, got -1.0"),
         .init(entry: "lora = { dropout = 1 }", message: "defaults.lora.dropout must be in [0, 1), got 1.0"),
         .init(entry: "lora = { targets = [] }", message: "defaults.lora.targets must name at least one projection"),

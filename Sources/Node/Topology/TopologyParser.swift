@@ -152,6 +152,10 @@ private struct Reader {
 
     // MARK: Sections
 
+    /// The largest batch, sequence or rank a topology may ask for: far past what a node
+    /// trains, and small enough that no product of sizes the model computes overflows.
+    static let largestDimension = 65_536
+
     static let settingKeys: Set<String> = [
         "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
@@ -174,8 +178,8 @@ private struct Reader {
         if let v = int(t, "rounds", p("rounds"), min: 1) { s.rounds = v }
         if let v = double(t, "learning_rate", p("learning_rate"), { $0 > 0 && $0 < 1 }, "in (0, 1)") { s.learningRate = v }
         if let v = double(t, "weight_decay", p("weight_decay"), { $0 >= 0 && $0 < 1 }, "in [0, 1)") { s.weightDecay = v }
-        if let v = int(t, "batch_size", p("batch_size"), min: 1) { s.batchSize = v }
-        if let v = int(t, "sequence_length", p("sequence_length"), min: 2) { s.sequenceLength = v }
+        if let v = int(t, "batch_size", p("batch_size"), min: 1, max: Self.largestDimension) { s.batchSize = v }
+        if let v = int(t, "sequence_length", p("sequence_length"), min: 2, max: Self.largestDimension) { s.sequenceLength = v }
         if let v = numbers(t, "splits", p("splits")) {
             if v.count != 3 || v.contains(where: { !($0 > 0) }) || abs(v.reduce(0, +) - 1) > 1e-6 {
                 problem(p("splits"), "\(p("splits")) must be three positive fractions (train, trust, test) summing to 1")
@@ -229,7 +233,7 @@ private struct Reader {
     mutating func lora(_ t: TOMLTable, _ path: String, base: LoRAConfig) -> LoRAConfig {
         var c = base
         unknownKeys(t, path, allowed: ["rank", "alpha", "dropout", "targets"])
-        if let v = int(t, "rank", "\(path).rank", min: 1) { c.rank = v }
+        if let v = int(t, "rank", "\(path).rank", min: 1, max: Self.largestDimension) { c.rank = v }
         if let v = double(t, "alpha", "\(path).alpha", { $0 > 0 }, "positive") { c.alpha = Float(v) }
         if let v = double(t, "dropout", "\(path).dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") { c.dropout = Float(v) }
         if let v = strings(t, "targets", "\(path).targets") {
