@@ -141,8 +141,3 @@ struct TopologyCommand: ParsableCommand {
         }
     }
 }
-
-/// Prints a line to standard error.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
