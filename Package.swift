@@ -3,7 +3,9 @@ import PackageDescription
 
 let package = Package(
     name: "Starling",
-    platforms: [.macOS(.v13)],
+    // macOS 15: `Atomic` (Synchronization, in Learning's Parallel) and
+    // `String(validating:as:)` (Gossip's control payloads) first ship there.
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "starling", targets: ["starling"]),
         .library(name: "Gossip", targets: ["Gossip"]),

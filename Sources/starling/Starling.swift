@@ -1,8 +1,6 @@
 // The `starling` command line: thin commands over the library modules.
 
 import ArgumentParser
-import Foundation
-import Logging
 
 @main
 struct Starling: ParsableCommand {
@@ -22,41 +20,4 @@ struct Starling: ParsableCommand {
         version: version,
         subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, GossipPeer.self, BenchSink.self]
     )
-}
-
-/// Options every command shares.
-struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
-    /// Sends swift-log output to standard error at the chosen level. Call once per process.
-    func bootstrapLogging() {
-        let level = logLevel
-        LoggingBootstrap.once(level: level)
-    }
-}
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-enum LoggingBootstrap {
-    nonisolated(unsafe) private static var done = false
-    private static let lock = NSLock()
-
-    static func once(level: Logger.Level) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !done else { return }
-        done = true
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-}
-
-/// An error a command reports to the user as one line, exiting with status 1.
-struct UserError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

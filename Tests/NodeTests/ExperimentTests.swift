@@ -1,6 +1,7 @@
 import Foundation
 import Learning
 import Testing
+import Trust
 
 #if canImport(FoundationXML)
     import FoundationXML
@@ -145,6 +146,7 @@ func parseXML(_ text: String) -> (error: Error?, elements: [(String, [String: St
         #expect(run.nodes.map(\.mixture) == [[0.6, 0.4], [0.4, 0.6]])
         for n in run.nodes {
             #expect(n.settings.trust == "validation:temperature=0.1")
+            #expect(n.settings.trustConfig == TrustConfig(.validation, variant: TrustVariant(temperature: 0.1)))
             #expect(n.settings.seed == 2 && n.settings.rounds == 3 && n.settings.localSteps == 5 && n.settings.batchSize == 2)
             #expect(!n.settings.curve)
         }

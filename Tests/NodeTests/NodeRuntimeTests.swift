@@ -152,12 +152,15 @@ func freePort() throws -> Int {
         var settings = NodeSettings()
         settings.trust = "validation"
         settings.temperature = 0.1
-        #expect(try NodeRuntime.trustConfig(settings).variant.temperature == 0.1)
+        #expect(settings.trustConfig?.variant.temperature == 0.1)
         settings.trust = "validation:temperature=0.5"
-        #expect(try NodeRuntime.trustConfig(settings).variant.temperature == 0.5)
+        #expect(settings.trustConfig?.variant.temperature == 0.5)
         settings.trust = "prediction:topk=3"
         settings.temperature = 1
-        let config = try NodeRuntime.trustConfig(settings)
+        let config = try #require(settings.trustConfig)
         #expect(config.variant.temperature == 1 && config.variant.topK == 3 && config.strategy == .prediction)
+        settings.trust = "fedavg"
+        settings.temperature = 0.5
+        #expect(settings.trustConfig == nil)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Node
+import Trust
 
 let keyA = String(repeating: "a", count: 64)
 let keyB = String(repeating: "b", count: 64)
@@ -145,7 +146,7 @@ let validTopology = """
         #expect(messages.contains("defaults.splits must be three positive fractions (train, trust, test) summing to 1"))
         #expect(messages.contains("defaults.temperature must be positive, got 0.0"))
         #expect(messages.contains("defaults.warmup_rounds (10) must be less than rounds (4)"))
-        #expect(messages.contains("defaults.lora.rank must be at least 1, got 0"))
+        #expect(messages.contains("defaults.lora.rank must be between 1 and 65536, got 0"))
         #expect(messages.contains { $0.hasPrefix("defaults.lora.targets: unknown projection \"attn.q\"") })
         #expect(messages.contains("node a: endpoint \"tcp://127.0.0.1:70000\" needs a port between 1 and 65535"))
         #expect(d.first { $0.message.hasPrefix("defaults.splits") }?.line == 3)
@@ -179,5 +180,102 @@ let validTopology = """
         // 3 edges inside each of 3 triangles, plus bridges 2-3 and 5-6.
         #expect(e.count == 11)
         #expect(e.contains([2, 3]) && e.contains([5, 6]) && !e.contains([0, 3]))
+    }
+}
+
+/// Every setting a topology may give, out of its range, is one problem on its own line that
+/// names the key and what it allows; nothing is left for the node to trip over when it starts.
+@Suite struct TopologyValueTests {
+    struct BadValue: CustomTestStringConvertible, Sendable {
+        let entry: String
+        let message: String
+        var testDescription: String { entry }
+    }
+
+    static let cases: [BadValue] = [
+        .init(entry: "temperature = 0", message: "defaults.temperature must be positive, got 0.0"),
+        .init(entry: "temperature = nan", message: "defaults.temperature must be positive, got nan"),
+        .init(entry: "warmup_rounds = -1", message: "defaults.warmup_rounds must be at least 0, got -1"),
+        .init(entry: "local_steps = 0", message: "defaults.local_steps must be at least 1, got 0"),
+        .init(entry: "rounds = 0", message: "defaults.rounds must be at least 1, got 0"),
+        .init(entry: "rounds = 2.5", message: "defaults.rounds must be an integer"),
+        .init(entry: "learning_rate = 1", message: "defaults.learning_rate must be in (0, 1), got 1.0"),
+        .init(entry: "weight_decay = -0.5", message: "defaults.weight_decay must be in [0, 1), got -0.5"),
+        .init(entry: "batch_size = 0", message: "defaults.batch_size must be between 1 and 65536, got 0"),
+        .init(entry: "batch_size = 9000000000000000000", message: "defaults.batch_size must be between 1 and 65536, got 9000000000000000000"),
+        .init(entry: "sequence_length = 1", message: "defaults.sequence_length must be between 2 and 65536, got 1"),
+        .init(entry: "splits = [0.9, 0.1]", message: "defaults.splits must be three positive fractions (train, trust, test) summing to 1"),
+        .init(entry: "splits = [0.8, 0.2, 0]", message: "defaults.splits must be three positive fractions (train, trust, test) summing to 1"),
+        .init(entry: "splits = [\"a\"]", message: "defaults.splits[0] must be a number"),
+        .init(entry: "ttl = -1", message: "defaults.ttl must be between 0 and 255, got -1"),
+        .init(entry: "ttl = 256", message: "defaults.ttl must be between 0 and 255, got 256"),
+        .init(entry: "round_timeout_ms = 0", message: "defaults.round_timeout_ms must be at least 1, got 0"),
+        .init(entry: "staleness_rounds = -1", message: "defaults.staleness_rounds must be at least 0, got -1"),
+        .init(entry: "heartbeat_ms = 5", message: "defaults.heartbeat_ms must be at least 10, got 5"),
+        .init(entry: "liveness = 1", message: "defaults.liveness must be at least 2, got 1"),
+        .init(entry: "seed = -1", message: "defaults.seed must be at least 0, got -1"),
+        .init(entry: "curve = 1", message: "defaults.curve must be true or false"),
+        .init(entry: "base_model = 7", message: "defaults.base_model must be a string"),
+        .init(entry: "lora = 4", message: "defaults.lora must be a table such as { rank = 4, alpha = 32 }"),
+        .init(entry: "lora = { rank = 0 }", message: "defaults.lora.rank must be between 1 and 65536, got 0"),
+        .init(entry: "lora = { rank = 100000 }", message: "defaults.lora.rank must be between 1 and 65536, got 100000"),
+        .init(entry: "lora = { alpha = -1 }", message: "defaults.lora.alpha must be positive, got -1.0"),
+        .init(entry: "lora = { dropout = 1 }", message: "defaults.lora.dropout must be in [0, 1), got 1.0"),
+        .init(entry: "lora = { targets = [] }", message: "defaults.lora.targets must name at least one projection"),
+        .init(entry: "lora = { bias = true }", message: "unknown key defaults.lora.bias"),
+        .init(entry: "trust = \"gut-feeling\"",
+              message: "defaults.trust: unknown trust strategy \"gut-feeling\" (known: weights, validation, prediction, oracle, fedavg, local)"),
+        .init(entry: "trust = \"validation:topk=0\"", message: "defaults.trust: trust \"validation:topk=0\": trust parameter topk cannot be '0'"),
+        .init(entry: "trust = \"validation:depth=2\"",
+              message: "defaults.trust: trust \"validation:depth=2\": unknown trust parameter 'depth' (expected temperature, topk, threshold or logits)"),
+        .init(entry: "trust = \"fedavg:temperature=2\"",
+              message: "defaults.trust: trust \"fedavg:temperature=2\": strategy fedavg takes no temperature, topk or threshold"),
+        .init(entry: "trust = \"fedavg\"\ntemperature = 0.5",
+              message: "defaults.trust: trust \"fedavg\" with temperature 0.5: strategy fedavg takes no temperature, topk or threshold"),
+        .init(entry: "colour = \"blue\"", message: "unknown key defaults.colour"),
+    ]
+
+    @Test(arguments: cases) func badSettingIsOneProblemOnItsLine(_ bad: BadValue) {
+        let text = "name = \"v\"\n[defaults]\n\(bad.entry)\n[[nodes]]\nname = \"a\"\nendpoint = \"tcp://127.0.0.1:7101\"\n"
+        let (_, d) = TopologyParser.parse(text: text, path: "v.toml")
+        #expect(d == [TopologyDiagnostic(file: "v.toml", line: 3, message: bad.message)])
+    }
+
+    @Test func aNodesTemperatureIsCheckedWithTheTrustItInherits() {
+        let text = """
+            name = "v"
+            [defaults]
+            trust = "local"
+            [[nodes]]
+            name = "a"
+            endpoint = "tcp://127.0.0.1:7101"
+            temperature = 0.25
+            """
+        let (_, d) = TopologyParser.parse(text: text, path: "v.toml")
+        #expect(d == [TopologyDiagnostic(
+            file: "v.toml", line: 7,
+            message: "nodes[0].temperature: trust \"local\" with temperature 0.25: strategy local takes no temperature, topk or threshold")])
+    }
+
+    @Test func eachNodeHoldsItsParsedTrustSetting() throws {
+        let text = """
+            name = "v"
+            [defaults]
+            trust = "validation"
+            temperature = 0.1
+            [[nodes]]
+            name = "a"
+            endpoint = "tcp://127.0.0.1:7101"
+            [[nodes]]
+            name = "b"
+            endpoint = "tcp://127.0.0.1:7102"
+            trust = "prediction:topk=3,temperature=0.5"
+            """
+        let (t, d) = TopologyParser.parse(text: text, path: "v.toml")
+        #expect(d.isEmpty)
+        let nodes = try #require(t).nodes
+        #expect(nodes[0].settings.trustConfig == TrustConfig(.validation, variant: TrustVariant(temperature: 0.1)))
+        #expect(nodes[1].settings.trustConfig == TrustConfig(.prediction, variant: TrustVariant(temperature: 0.5, topK: 3)))
+        #expect(nodes[1].settings.trust == "prediction:topk=3,temperature=0.5")
     }
 }

@@ -88,11 +88,10 @@ public final class NodeRuntime: @unchecked Sendable {
             throw NodeError("node \(node.name): the key in \(state.keyPath) is \(keys.publicKey.shortDescription)…, "
                 + "but the topology lists \(memberKeys[index].shortDescription)… for this node")
         }
-        do {
-            trustConfig = try Self.trustConfig(node.settings)
-        } catch {
-            throw NodeError("node \(node.name): trust \"\(node.settings.trust)\": \(error)")
+        guard let trustConfig = node.settings.trustConfig else {
+            throw NodeError("node \(node.name): trust \"\(node.settings.trust)\" with temperature \(node.settings.temperature) is not a trust setting")
         }
+        self.trustConfig = trustConfig
         var rows: [String: [Double]] = [:]
         for (i, n) in topology.nodes.enumerated() { if let m = n.mixture { rows[memberKeys[i].description] = m } }
         mixtures = rows.isEmpty ? nil : MixtureMatrix(rows: rows)
@@ -100,15 +99,6 @@ public final class NodeRuntime: @unchecked Sendable {
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
             nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve), scheme: scheme)
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
-    }
-
-    /// The trust configuration of a node: its `trust` string, with the `temperature`
-    /// setting applied unless the string names a temperature itself.
-    public static func trustConfig(_ settings: NodeSettings) throws -> TrustConfig {
-        var config = try TrustConfig(parsing: settings.trust)
-        if !settings.trust.contains("temperature=") { config.variant.temperature = settings.temperature }
-        try config.validate()
-        return config
     }
 
     /// Public keys of every member: from the topology, or from `<state>/<node>/node.pub`.

@@ -3,6 +3,7 @@
 
 import Foundation
 import Learning
+import Trust
 
 /// The settings every node uses unless its own entry overrides them.
 public struct NodeSettings: Sendable, Equatable, Codable {
@@ -15,10 +16,15 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// `bytes`, or a folder holding a GPT-2 tokenizer (vocab.json + merges.txt or tokenizer.json).
     public var tokenizer: String = "bytes"
     public var lora: LoRAConfig = LoRAConfig(rank: 4, alpha: 32, dropout: 0.1)
-    /// Trust strategy with an optional variant, e.g. `validation`, `prediction:topk=3`.
-    public var trust: String = "validation"
-    /// Softmax temperature of the learned strategies.
-    public var temperature: Double = 1.0
+    /// Trust strategy with an optional variant, e.g. `validation`, `prediction:topk=3`, as
+    /// written; `trustConfig` is what a node runs.
+    public var trust: String = "validation" { didSet { resolveTrust() } }
+    /// Softmax temperature of the learned strategies, unless `trust` names one.
+    public var temperature: Double = 1.0 { didSet { resolveTrust() } }
+    /// `trust` parsed, with `temperature` applied unless the string names a temperature
+    /// itself; nil when the two do not make a trust setting (the topology parser reports
+    /// why, with the line, so every node of a parsed topology has one).
+    public private(set) var trustConfig: TrustConfig? = TrustConfig(.validation)
     /// Rounds of local training before the first aggregation.
     public var warmupRounds: Int = 2
     /// Optimizer steps per round.
@@ -49,6 +55,18 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var seed: UInt64 = 1
 
     public init() {}
+
+    /// The trust setting `trust` and `temperature` make, or why they make none.
+    public static func trustConfig(_ trust: String, temperature: Double) throws(TrustConfigError) -> TrustConfig {
+        var config = try TrustConfig(parsing: trust)
+        if !trust.contains("temperature=") { config.variant.temperature = temperature }
+        try config.validate()
+        return config
+    }
+
+    private mutating func resolveTrust() {
+        trustConfig = try? Self.trustConfig(trust, temperature: temperature)
+    }
 }
 
 /// One member of the network.

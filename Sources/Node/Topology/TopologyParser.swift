@@ -6,6 +6,7 @@ import Gossip
 import Learning
 import Schemes
 import TOMLKit
+import Trust
 
 /// One problem in a topology file.
 public struct TopologyDiagnostic: Sendable, Equatable, CustomStringConvertible {
@@ -25,9 +26,6 @@ public struct TopologyError: Error, CustomStringConvertible {
     public var diagnostics: [TopologyDiagnostic]
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
-
-/// Trust strategy names a topology may use (the part before any `:variant`).
-public let knownTrustStrategies = ["weights", "validation", "prediction", "oracle", "fedavg", "local"]
 
 public enum TopologyParser {
     /// Reads and checks the topology file at `path`; throws `TopologyError` with every problem.
@@ -80,10 +78,14 @@ private struct Reader {
         return s
     }
 
-    mutating func int(_ t: TOMLTable, _ key: String, _ path: String, min lower: Int) -> Int? {
+    mutating func int(_ t: TOMLTable, _ key: String, _ path: String, min lower: Int, max upper: Int? = nil) -> Int? {
         guard let v = t[key] else { return nil }
         guard let i = v.int else {
             problem(path, "\(path) must be an integer")
+            return nil
+        }
+        if let upper, !(lower...upper).contains(i) {
+            problem(path, "\(path) must be between \(lower) and \(upper), got \(i)")
             return nil
         }
         guard i >= lower else {
@@ -151,6 +153,10 @@ private struct Reader {
 
     // MARK: Sections
 
+    /// The largest batch, sequence or rank a topology may ask for: far past what a node
+    /// trains, and small enough that no product of sizes the model computes overflows.
+    static let largestDimension = 65_536
+
     static let settingKeys: Set<String> = [
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
@@ -170,22 +176,18 @@ private struct Reader {
         }
         if let v = string(t, "base_model", p("base_model")) { s.baseModel = v }
         if let v = string(t, "tokenizer", p("tokenizer")) { s.tokenizer = v }
-        if let v = string(t, "trust", p("trust")) {
-            let name = String(v.split(separator: ":").first ?? "")
-            if knownTrustStrategies.contains(name) {
-                s.trust = v
-            } else {
-                problem(p("trust"), "\(p("trust")): unknown trust strategy \"\(name)\" (known: \(knownTrustStrategies.joined(separator: ", ")))")
-            }
+        let trust = string(t, "trust", p("trust"))
+        let temperature = double(t, "temperature", p("temperature"), { $0 > 0 }, "positive")
+        if trust != nil || temperature != nil {
+            self.trust(trust ?? s.trust, temperature: temperature ?? s.temperature, into: &s, t, path)
         }
-        if let v = double(t, "temperature", p("temperature"), { $0 > 0 }, "positive") { s.temperature = v }
         if let v = int(t, "warmup_rounds", p("warmup_rounds"), min: 0) { s.warmupRounds = v }
         if let v = int(t, "local_steps", p("local_steps"), min: 1) { s.localSteps = v }
         if let v = int(t, "rounds", p("rounds"), min: 1) { s.rounds = v }
         if let v = double(t, "learning_rate", p("learning_rate"), { $0 > 0 && $0 < 1 }, "in (0, 1)") { s.learningRate = v }
         if let v = double(t, "weight_decay", p("weight_decay"), { $0 >= 0 && $0 < 1 }, "in [0, 1)") { s.weightDecay = v }
-        if let v = int(t, "batch_size", p("batch_size"), min: 1) { s.batchSize = v }
-        if let v = int(t, "sequence_length", p("sequence_length"), min: 2) { s.sequenceLength = v }
+        if let v = int(t, "batch_size", p("batch_size"), min: 1, max: Self.largestDimension) { s.batchSize = v }
+        if let v = int(t, "sequence_length", p("sequence_length"), min: 2, max: Self.largestDimension) { s.sequenceLength = v }
         if let v = numbers(t, "splits", p("splits")) {
             if v.count != 3 || v.contains(where: { !($0 > 0) }) || abs(v.reduce(0, +) - 1) > 1e-6 {
                 problem(p("splits"), "\(p("splits")) must be three positive fractions (train, trust, test) summing to 1")
@@ -193,11 +195,13 @@ private struct Reader {
                 s.splits = v
             }
         }
-        if let v = int(t, "ttl", p("ttl"), min: 0) { s.ttl = v }
+        // The hop count travels as one byte.
+        if let v = int(t, "ttl", p("ttl"), min: 0, max: 255) { s.ttl = v }
         if let v = int(t, "round_timeout_ms", p("round_timeout_ms"), min: 1) { s.roundTimeoutMilliseconds = v }
         if let v = int(t, "staleness_rounds", p("staleness_rounds"), min: 0) { s.stalenessRounds = v }
         if let v = int(t, "heartbeat_ms", p("heartbeat_ms"), min: 10) { s.heartbeatMilliseconds = v }
-        if let v = int(t, "liveness", p("liveness"), min: 1) { s.liveness = v }
+        // A peer is suspect after two quiet intervals, so gone needs at least two.
+        if let v = int(t, "liveness", p("liveness"), min: 2) { s.liveness = v }
         if let v = bool(t, "curve", p("curve")) { s.curve = v }
         if let v = string(t, "reference", p("reference")) { s.reference = v }
         if let v = int(t, "seed", p("seed"), min: 0) { s.seed = UInt64(v) }
@@ -214,10 +218,30 @@ private struct Reader {
         return s
     }
 
+    /// Sets the trust string and temperature of `s` when together they make a trust
+    /// setting; otherwise reports why, at the `trust` key when the table has one.
+    mutating func trust(_ text: String, temperature: Double, into s: inout NodeSettings, _ t: TOMLTable, _ path: String) {
+        let key = t["trust"] != nil ? "\(path).trust" : "\(path).temperature"
+        let name = String(text.split(separator: ":").first ?? "").trimmingCharacters(in: .whitespaces)
+        guard TrustStrategy(rawValue: name) != nil else {
+            let known = TrustStrategy.allCases.map(\.rawValue).joined(separator: ", ")
+            problem(key, "\(key): unknown trust strategy \"\(name)\" (known: \(known))")
+            return
+        }
+        do {
+            _ = try NodeSettings.trustConfig(text, temperature: temperature)
+            s.trust = text
+            s.temperature = temperature
+        } catch {
+            let setting = text.contains("temperature=") || temperature == 1 ? "\"\(text)\"" : "\"\(text)\" with temperature \(temperature)"
+            problem(key, "\(key): trust \(setting): \(error)")
+        }
+    }
+
     mutating func lora(_ t: TOMLTable, _ path: String, base: LoRAConfig) -> LoRAConfig {
         var c = base
         unknownKeys(t, path, allowed: ["rank", "alpha", "dropout", "targets"])
-        if let v = int(t, "rank", "\(path).rank", min: 1) { c.rank = v }
+        if let v = int(t, "rank", "\(path).rank", min: 1, max: Self.largestDimension) { c.rank = v }
         if let v = double(t, "alpha", "\(path).alpha", { $0 > 0 }, "positive") { c.alpha = Float(v) }
         if let v = double(t, "dropout", "\(path).dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") { c.dropout = Float(v) }
         if let v = strings(t, "targets", "\(path).targets") {
@@ -292,7 +316,7 @@ private struct Reader {
             nodes.append(TopologyNode(name: nodeName, endpoint: endpoint, publicKey: key, data: data, mixture: mixture, settings: s))
         }
         checkUnique(nodes)
-        if nodes.contains(where: { $0.settings.trust.hasPrefix("oracle") }) {
+        if nodes.contains(where: { $0.settings.trustConfig?.strategy == .oracle }) {
             for (i, n) in nodes.enumerated() where n.mixture == nil {
                 problem("nodes[\(i)]", "node \(n.name): the oracle strategy needs a mixture row for every node")
             }

@@ -37,6 +37,15 @@ struct ModelOptions: ParsableArguments {
             throw UserError("\(error)")
         }
     }
+
+    /// Refuses a sequence length `option` longer than the loaded model's context: known
+    /// only once the base is read, so checked after loading and before any work.
+    func requireContext(_ option: String, _ length: Int, of model: GPT2Model) throws {
+        let context = model.config.maxSequenceLength
+        guard length <= context else {
+            throw ValidationError("\(option) must be at most \(context) (the context of \(base)), got \(length)")
+        }
+    }
 }
 
 /// Options of a training run.
@@ -69,8 +78,13 @@ struct TrainingOptions: ParsableArguments {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard steps >= 1, batchSize >= 1, sequenceLength >= 2 else { throw ValidationError("--steps, --batch and --seq must be positive (--seq at least 2)") }
-        guard learningRate > 0 && learningRate < 1 else { throw ValidationError("--lr must be in (0, 1)") }
+        try requireAtLeast(1, "--steps", steps)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
+        try requireBetween(2, largestDimension, "--seq", sequenceLength)
+        try require("--lr", learningRate, in: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        try require("--weight-decay", weightDecay, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        try requireAtLeast(0, "--checkpoint-every", checkpointEvery)
+        try requireAtLeast(1, "--threads", threads)
     }
 
     /// Trains `model` on the train split, evaluating and calling `save` every
@@ -170,9 +184,19 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Longest sequence (position table size).")
     var context: Int = 64
 
+    func validate() throws {
+        try requireBetween(1, largestBlockCount, "--layers", layers)
+        try requireBetween(1, largestBlockCount, "--heads", heads)
+        try requireBetween(1, largestDimension, "--width", width)
+        try requireBetween(2, largestDimension, "--context", context)
+        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
+        guard context >= training.sequenceLength else {
+            throw ValidationError("--context must be at least --seq (\(training.sequenceLength)), got \(context)")
+        }
+        try requireWritableOutput("--out", out)
+    }
+
     func run() throws {
-        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads") }
-        guard training.sequenceLength <= context else { throw ValidationError("--seq must not exceed --context") }
         let tok: any Tokenizer
         do { tok = try TokenizerSource.load(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
             throw UserError("\(error)")
@@ -214,14 +238,32 @@ struct Finetune: ParsableCommand {
     @Option(help: "Comma-separated projections: \(LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")).")
     var targets: String = LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")
 
-    func run() throws {
+    /// The projections --targets names, at least one.
+    func chosenTargets() throws -> [LoRAConfig.Target] {
+        let known = LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ", ")
         let chosen = try targets.split(separator: ",").map { name in
-            guard let t = LoRAConfig.Target(rawValue: String(name)) else { throw ValidationError("unknown target \(name)") }
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let t = LoRAConfig.Target(rawValue: trimmed) else {
+                throw ValidationError("--targets: unknown projection \"\(trimmed)\" (known: \(known))")
+            }
             return t
         }
-        guard rank >= 1, alpha > 0, dropout >= 0, dropout < 1 else { throw ValidationError("need --rank ≥ 1, --alpha > 0, 0 ≤ --dropout < 1") }
-        let lora = LoRAConfig(rank: rank, alpha: Float(alpha), dropout: Float(dropout), targets: chosen)
+        guard !chosen.isEmpty else { throw ValidationError("--targets must name at least one of \(known)") }
+        return chosen
+    }
+
+    func validate() throws {
+        try requireBetween(1, largestDimension, "--rank", rank)
+        try require("--alpha", alpha, in: "in (0, ∞)") { $0 > 0 }
+        try require("--dropout", dropout, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        _ = try chosenTargets()
+        try requireWritableOutput("--out", out)
+    }
+
+    func run() throws {
+        let lora = LoRAConfig(rank: rank, alpha: Float(alpha), dropout: Float(dropout), targets: try chosenTargets())
         let (tok, m) = try model.load(lora: lora, seed: training.seed)
+        try model.requireContext("--seq", training.sequenceLength, of: m)
         FileHandle.standardError.write(Data("fine-tuning \(m.trainableParameterCount) LoRA parameters on \(training.text)\n".utf8))
         try training.train(m, tokenizer: tok) { _ in
             do { try PEFTAdapter.save(m.adapter(), to: out, baseModel: model.base) } catch { throw UserError("\(out): \(error)") }
@@ -254,8 +296,19 @@ struct Eval: ParsableCommand {
     @Option(help: "The seed the splits were made with.")
     var seed: UInt64 = 1
 
+    static let splitNames = ["train", "trust", "test", "all"]
+
+    func validate() throws {
+        try requireBetween(1, largestDimension, "--seq", sequenceLength)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
+        guard Self.splitNames.contains(split) else {
+            throw ValidationError("--split must be one of \(Self.splitNames.joined(separator: ", ")), got \(split)")
+        }
+    }
+
     func run() throws {
         let (tok, m) = try model.load(lora: nil, seed: seed)
+        try model.requireContext("--seq", sequenceLength, of: m)
         let dataset: TextDataset
         do { dataset = try TextDataset.load(from: text, tokenizer: tok) } catch { throw UserError("\(text): \(error)") }
         let part: DatasetSplit
@@ -264,12 +317,9 @@ struct Eval: ParsableCommand {
                 part = try dataset.split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: seed).train
             } else {
                 let s = try dataset.split(sequenceLength: sequenceLength, seed: seed)
-                guard let chosen = ["train": s.train, "trust": s.trust, "test": s.test][split] else {
-                    throw ValidationError("--split must be train, trust, test or all")
-                }
-                part = chosen
+                part = ["train": s.train, "trust": s.trust, "test": s.test][split]!
             }
-        } catch let e as ValidationError { throw e } catch { throw UserError("\(text): \(error)") }
+        } catch { throw UserError("\(text): \(error)") }
         let batches = Array(part.sequentialBatches(batchSize: batchSize))
         let loss = Double(m.evaluateLoss(batches: batches))
         let tokens = batches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength }
@@ -300,9 +350,13 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
+    func validate() throws {
+        try requireAtLeast(0, "--tokens", tokens)
+        try require("--temperature", temperature, in: "in [0, ∞)") { $0 >= 0 }
+        if let topK { try requireAtLeast(1, "--top-k", topK) }
+    }
+
     func run() throws {
-        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
-        guard topK.map({ $0 >= 1 }) ?? true else { throw ValidationError("--top-k must be at least 1") }
         let (tok, m) = try model.load(lora: nil, seed: seed)
         let ids = tok.encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt must not be empty") }

@@ -58,7 +58,10 @@ struct BenchTrust: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        try requireAtLeast(1, "--repeats", repeats)
+        try requireAtLeast(1, "--threads", threads)
+        try requireAtLeast(0, "--model-repeats", modelRepeats)
+        try requireBetween(1, largestDimension, "--model-batch", modelBatch)
         guard let counts = candidateCounts, !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be positive integers separated by commas")
         }

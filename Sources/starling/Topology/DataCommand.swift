@@ -38,6 +38,10 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Replace existing text files.")
         var force = false
 
+        func validate() throws {
+            try requireAtLeast(1, "--bytes", bytes)
+        }
+
         func run() throws {
             let t: Topology
             do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }

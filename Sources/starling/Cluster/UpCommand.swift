@@ -43,6 +43,11 @@ struct UpCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if let threads { try requireAtLeast(1, "--threads", threads) }
+        try requireAtLeast(1, "--bytes", bytes)
+    }
+
     func run() throws {
         global.bootstrapLogging()
         let t: Topology

@@ -40,10 +40,18 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Size of the square sgemm that measures the peak.") var gemmSize = 2048
 
     func validate() throws {
-        guard layers > 0, heads > 0, width > 0, vocab > 0, seq > 0, batch > 0, rank >= 0, threads > 0, steps > 0, warmup >= 0 else {
-            throw ValidationError("every size must be positive (rank and warmup may be 0)")
+        try requireBetween(1, largestBlockCount, "--layers", layers)
+        try requireBetween(1, largestBlockCount, "--heads", heads)
+        for (option, value) in [("--width", width), ("--seq", seq), ("--batch", batch), ("--gemm-size", gemmSize)] {
+            try requireBetween(1, largestDimension, option, value)
         }
-        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads") }
+        // A vocabulary a byte-pair tokenizer could have; GPT-2's is 50,257.
+        try requireBetween(1, 1 << 20, "--vocab", vocab)
+        try requireAtLeast(1, "--threads", threads)
+        try requireAtLeast(1, "--steps", steps)
+        try requireBetween(0, largestDimension, "--rank", rank)
+        try requireAtLeast(0, "--warmup", warmup)
+        guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
     }
 
     func run() throws {

@@ -35,6 +35,10 @@ struct NodeCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        try requireAtLeast(1, "--threads", threads)
+    }
+
     func run() throws {
         global.bootstrapLogging()
         Parallel.setThreads(threads)

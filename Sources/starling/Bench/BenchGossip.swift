@@ -35,6 +35,11 @@ struct BenchGossip: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        try requireAtLeast(1, "--updates", updates)
+        try requireAtLeast(1, "--payload-bytes", payloadBytes)
+    }
+
     func run() throws {
         global.bootstrapLogging()
         let payload = (0..<payloadBytes).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }

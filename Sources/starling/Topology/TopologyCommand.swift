@@ -56,7 +56,7 @@ struct TopologyCommand: ParsableCommand {
                 """
         )
 
-        @Option(help: "Edge shape: \(EdgeShape.allCases.filter { $0 != .explicit }.map(\.rawValue).joined(separator: ", ")).")
+        @Option(help: "Edge shape: \(Self.shapes.map(\.rawValue).joined(separator: ", ")).")
         var shape: String = "ring"
 
         @Option(help: "Number of nodes.")
@@ -80,31 +80,56 @@ struct TopologyCommand: ParsableCommand {
         @Option(help: "The topology file to write.")
         var out: String
 
+        static let shapes = EdgeShape.allCases.filter { $0 != .explicit }
+
+        /// The edge shape --shape names.
+        func edgeShape() throws -> EdgeShape {
+            guard let s = EdgeShape(rawValue: shape), s != .explicit else {
+                throw ValidationError("--shape must be one of \(Self.shapes.map(\.rawValue).joined(separator: ", ")), got \(shape)")
+            }
+            return s
+        }
+
+        /// The sources --sources names (at least one), or two (one per group for clusters) by default.
+        func sourceList(_ edgeShape: EdgeShape) throws -> [TextSource] {
+            guard let sources else {
+                return Array(TextSource.allCases.prefix(edgeShape == .clusters ? min(groups, TextSource.allCases.count) : 2))
+            }
+            let known = TextSource.allCases.map(\.rawValue).joined(separator: ", ")
+            let list = try sources.split(separator: ",").map {
+                let trimmed = $0.trimmingCharacters(in: .whitespaces)
+                guard let s = TextSource(rawValue: trimmed) else {
+                    throw ValidationError("--sources: unknown source \"\(trimmed)\" (known: \(known))")
+                }
+                return s
+            }
+            guard !list.isEmpty else { throw ValidationError("--sources must name at least one of \(known)") }
+            return list
+        }
+
+        /// --name, or the file name of --out without its extension.
+        var topologyName: String { name ?? ((out as NSString).lastPathComponent as NSString).deletingPathExtension }
+
         func validate() throws {
-            guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1") }
-            guard groups >= 1 && groups <= nodes else { throw ValidationError("--groups must be between 1 and --nodes") }
+            try requireAtLeast(1, "--nodes", nodes)
+            guard groups >= 1 && groups <= nodes else { throw ValidationError("--groups must be between 1 and --nodes (\(nodes)), got \(groups)") }
             guard (1...65000).contains(basePort) && basePort + nodes <= 65535 else {
-                throw ValidationError("--base-port must leave room for \(nodes) ports below 65536")
+                throw ValidationError("--base-port must be between 1 and \(min(65000, 65535 - nodes)) to leave room for \(nodes) ports, got \(basePort)")
+            }
+            let edgeShape = try edgeShape()
+            try requireAtLeast(1, "--k", k)
+            if edgeShape == .kRegular && k >= nodes { throw ValidationError("--k must be less than --nodes (\(nodes)), got \(k)") }
+            _ = try sourceList(edgeShape)
+            // The name is written into the file as a TOML string and used as a folder name.
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+            guard !topologyName.isEmpty, topologyName.allSatisfy(allowed.contains), topologyName != ".", topologyName != ".." else {
+                throw ValidationError("--name must be letters, digits, '-', '_' or '.' (by default the name of --out), got \"\(topologyName)\"")
             }
         }
 
         func run() throws {
-            guard let edgeShape = EdgeShape(rawValue: shape), edgeShape != .explicit else {
-                throw ValidationError("unknown --shape \(shape)")
-            }
-            if edgeShape == .kRegular && k >= nodes { throw ValidationError("--k must be less than --nodes") }
-            let sourceList: [TextSource]
-            if let sources {
-                sourceList = try sources.split(separator: ",").map {
-                    guard let s = TextSource(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("unknown source \($0)")
-                    }
-                    return s
-                }
-            } else {
-                sourceList = Array(TextSource.allCases.prefix(edgeShape == .clusters ? min(groups, TextSource.allCases.count) : 2))
-            }
-            let topologyName = name ?? ((out as NSString).lastPathComponent as NSString).deletingPathExtension
+            let edgeShape = try edgeShape()
+            let sourceList = try sourceList(edgeShape)
             do {
                 try TopologyTemplate.create(
                     path: out, name: topologyName, shape: edgeShape, nodeCount: nodes, groups: groups, k: k,
@@ -115,9 +140,4 @@ struct TopologyCommand: ParsableCommand {
             print("wrote \(out) (\(nodes) nodes, \(edgeShape.rawValue)) and \(nodes) keys under state/\(topologyName)")
         }
     }
-}
-
-/// Prints a line to standard error.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

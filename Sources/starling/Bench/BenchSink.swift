@@ -28,6 +28,11 @@ struct BenchSink: ParsableCommand {
     @Option(name: .long, help: "Kernel socket buffer in bytes.")
     var socketBufferBytes: Int32 = 4 << 20
 
+    func validate() throws {
+        try requireAtLeast(0, "--count", count)
+        guard socketBufferBytes >= 0 else { throw ValidationError("--socket-buffer-bytes must be at least 0, got \(socketBufferBytes)") }
+    }
+
     func run() throws {
         let out = JSONLines()
         let context = try ZMQContext(ioThreads: curveSeed == nil ? 1 : 2)

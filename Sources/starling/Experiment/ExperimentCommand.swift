@@ -86,10 +86,17 @@ struct ExperimentCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard seeds >= 1, rounds >= 1, warmupRounds >= 0, localSteps >= 1, batchSize >= 1, bytes >= 1, evaluationBytes >= 1 else {
-            throw ValidationError("--seeds, --rounds, --local-steps, --batch, --bytes and --evaluation-bytes must be positive")
-        }
-        guard ownShare > 0, ownShare <= 1 else { throw ValidationError("--own-share must be in (0, 1]") }
+        try requireAtLeast(1, "--seeds", seeds)
+        try requireAtLeast(1, "--rounds", rounds)
+        try requireAtLeast(0, "--warmup-rounds", warmupRounds)
+        guard warmupRounds < rounds else { throw ValidationError("--warmup-rounds must be less than --rounds (\(rounds)), got \(warmupRounds)") }
+        try requireAtLeast(1, "--local-steps", localSteps)
+        try requireBetween(1, largestDimension, "--batch", batchSize)
+        try requireAtLeast(1, "--bytes", bytes)
+        try requireAtLeast(1, "--evaluation-bytes", evaluationBytes)
+        try requireAtLeast(1, "--base-bytes", baseBytes)
+        if let learningRate { try require("--lr", learningRate, in: "in (0, 1)") { $0 > 0 && $0 < 1 } }
+        try require("--own-share", ownShare, in: "in (0, 1]") { $0 > 0 && $0 <= 1 }
         _ = try parsedSettings()
         _ = try parsedSweep()
         for strategy in strategies {
