@@ -40,7 +40,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Refuses a sequence length `option` longer than the loaded model's context: known
     /// only once the base is read, so checked after loading and before any work.
-    func requireContext(_ option: String, _ length: Int, of model: GPT2Model) throws {
+    func requireContext(_ option: String, _ length: Int, of model: TransformerModel) throws {
         let context = model.config.maxSequenceLength
         guard length <= context else {
             throw ValidationError("\(option) must be at most \(context) (the context of \(base)), got \(length)")

@@ -27,7 +27,7 @@ func randomized(_ adapter: LoRAAdapter, seed: UInt64) -> LoRAAdapter {
     return copy
 }
 
-@Suite struct GPT2ModelTests {
+@Suite struct TransformerModelTests {
     let B = 2, T = 5
     var inputs: [Int32] { tokens(B * T, vocabulary: checkConfig.vocabularySize, seed: 100) }
     var targets: [Int32] {
