@@ -1,6 +1,8 @@
 // The `starling` command line: thin commands over the library modules.
 
 import ArgumentParser
+import Foundation
+import Learning
 
 @main
 struct Starling: ParsableCommand {
@@ -17,7 +19,13 @@ struct Starling: ParsableCommand {
             Example:
               $ starling keygen --out state/alice
             """,
-        version: version,
-        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, GossipPeer.self, BenchSink.self]
+        version: "\(version)\n\(BLASKernel.summary(environment: ProcessInfo.processInfo.environment))",
+        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, BLASKernelCommand.self, GossipPeer.self, BenchSink.self]
     )
+
+    /// Runs again under the right OpenBLAS kernel if need be, then parses and runs the command.
+    static func main() {
+        BLASKernelStartup.runUnderTheBestKernel()
+        main(nil)
+    }
 }

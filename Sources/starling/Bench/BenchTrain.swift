@@ -19,11 +19,12 @@ struct BenchTrain: ParsableCommand {
             random token ids, then times a large square sgemm with the same thread count.
             Prints tokens per second, milliseconds per step, the achieved GFLOP/s (the
             matrix products of forward and backward as the model computes them; with
-            LoRA there are no base weight gradients) and the sgemm peak.
+            LoRA there are no base weight gradients), the sgemm peak, and the OpenBLAS
+            kernel that ran (see `starling blas-kernel`).
 
             Example (GPT-2 124M shape, LoRA rank 4 on all four projections, 2 threads):
               $ starling bench train
-              {"achieved_gflops":…,"ms_per_step":…,"sgemm_peak_gflops":…,"tokens_per_second":…}
+              {"achieved_gflops":…,"blas_kernel":"Cooperlake",…,"sgemm_peak_gflops":…,"tokens_per_second":…}
             """
     )
 
@@ -83,6 +84,9 @@ struct BenchTrain: ParsableCommand {
             "sgemm_peak_gflops": peak,
             "fraction_of_peak": flopsPerStep / secondsPerStep / 1e9 / peak,
             "first_loss": Double(losses.first!), "last_loss": Double(losses.last!),
+            "blas_kernel": BLASKernel.runningCore,
+            "blas_kernel_source": BLASKernel.source(environment: ProcessInfo.processInfo.environment).rawValue,
+            "blas_library": BLASKernel.libraryConfig,
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
