@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "LearningTests", dependencies: ["Learning"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrustTests", dependencies: ["Trust"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Gossip", "Learning", "Trust"]),
-        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
+        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip", "Learning", "Trust", "Node"]),
     ],
     swiftLanguageModes: [.v6]
 )
