@@ -116,7 +116,7 @@ extension TrustTimeline {
         .hidden, .marker.off { display: none; }
         table { border-collapse: collapse; margin: 12px 0; font-size: 13px; background: white; }
         th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-        th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
+        th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
         """
 
     /// Shows one round: the slider's, or the one the fragment `#round=N` names.
