@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries. zmq has no pkgConfig on purpose: Debian's libzmq.pc adds a
@@ -43,6 +45,8 @@ let package = Package(
             dependencies: [
                 "Gossip", "Learning", "Trust", "Schemes", .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "starling",
@@ -57,7 +61,7 @@ let package = Package(
         .testTarget(name: "TrustTests", dependencies: ["Trust"]),
         .testTarget(name: "SchemesTests", dependencies: ["Schemes", "Learning", "Trust"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Gossip", "Learning", "Trust", "Schemes"]),
-        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip"]),
+        .testTarget(name: "StarlingCLITests", dependencies: ["starling", "Gossip", "Learning", "Trust", "Node"]),
     ],
     swiftLanguageModes: [.v6]
 )

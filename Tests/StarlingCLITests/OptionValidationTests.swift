@@ -72,7 +72,7 @@ import Testing
         .init(arguments: ["up", "/nonexistent.toml", "--bytes", "0"], message: "--bytes must be at least 1, got 0"),
         .init(arguments: ["trust", "--topology", "/nonexistent.toml", "--round", "0"], message: "--round must be at least 1, got 0"),
         .init(arguments: ["trust", "--topology", "/nonexistent.toml", "--format", "png"],
-              message: "--format must be one of heatmap, json, csv, dot, svg, got png"),
+              message: "--format must be one of heatmap, json, csv, dot, svg, html, got png"),
         .init(arguments: experiment + ["--seeds", "0"], message: "--seeds must be at least 1, got 0"),
         .init(arguments: experiment + ["--rounds", "0"], message: "--rounds must be at least 1, got 0"),
         .init(arguments: experiment + ["--rounds", "3", "--warmup-rounds", "3"], message: "--warmup-rounds must be less than --rounds (3), got 3"),

@@ -20,13 +20,17 @@ public struct LinePlot: Sendable {
     public var series: [Series]
     /// Positions x by log10 (ticks at the data's x values); x must be positive.
     public var logarithmicX: Bool
+    /// Dashed vertical lines at these x values, each tagged `class="marker" data-x="…"`
+    /// so that a page can show one at a time (the current round, say).
+    public var markers: [Double]
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], logarithmicX: Bool = false) {
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], logarithmicX: Bool = false, markers: [Double] = []) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
         self.series = series
         self.logarithmicX = logarithmicX
+        self.markers = markers
     }
 
     /// Line colours, distinguishable for common colour blindness (Okabe–Ito).
@@ -101,6 +105,10 @@ public struct LinePlot: Sendable {
         }
         s += "<text x=\"\(f((left + right) / 2))\" y=\"\(height - 12)\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
         s += "<text x=\"16\" y=\"\(f((top + bottom) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f((top + bottom) / 2)))\">\(Self.escape(yLabel))</text>\n"
+        for m in markers where m.isFinite && (!logarithmicX || m > 0) {
+            let x = px(m)
+            s += "<line class=\"marker\" data-x=\"\(Self.label(m))\" x1=\"\(f(x))\" y1=\"\(f(top))\" x2=\"\(f(x))\" y2=\"\(f(bottom))\" stroke=\"#888888\" stroke-dasharray=\"4 3\"/>\n"
+        }
         // Lines, markers and the legend.
         for (k, line) in series.enumerated() {
             let colour = Self.palette[k % Self.palette.count]

@@ -181,7 +181,9 @@ public final class NodeRuntime: @unchecked Sendable {
         lock.withLock { self.mesh = mesh }
         let control = try ControlServer(context: context) { [unowned self] in self.answer($0) }
         state.setControlEndpoint(control.endpoint)
+        let exporter = try MetricsEndpoint.start(settings.metrics, node: node.name) { [unowned self] in (self.currentStatus(), mesh.counters()) }
         defer {
+            exporter?.stop()
             state.setControlEndpoint(nil)
             control.stop()
             mesh.stop()
@@ -230,6 +232,7 @@ public final class NodeRuntime: @unchecked Sendable {
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
                 metrics: metrics)
+            exporter?.record(metrics: metrics[metrics.count - 1], trust: aggregates ? trustHistory.last : nil)
             update {
                 $0.round = round
                 $0.loss = trainLoss

@@ -53,6 +53,8 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var reference: String? = nil
     /// Seed of model initialisation, sampling and the reference batches.
     public var seed: UInt64 = 1
+    /// Where the node serves Prometheus metrics over HTTP (`GET /metrics`); nil: nowhere.
+    public var metrics: MetricsAddress? = nil
 
     public init() {}
 

@@ -161,6 +161,7 @@ private struct Reader {
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "curve", "reference", "seed",
+        "metrics",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -205,6 +206,9 @@ private struct Reader {
         if let v = bool(t, "curve", p("curve")) { s.curve = v }
         if let v = string(t, "reference", p("reference")) { s.reference = v }
         if let v = int(t, "seed", p("seed"), min: 0) { s.seed = UInt64(v) }
+        if let v = string(t, "metrics", p("metrics")) {
+            do { s.metrics = try MetricsAddress(parsing: v) } catch { problem(p("metrics"), "\(p("metrics")): \(error)") }
+        }
         if let l = t["lora"] {
             if let lt = l.table {
                 s.lora = lora(lt, p("lora"), base: s.lora)
