@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Trust", dependencies: ["Learning", "COpenBLAS"]),
+        .target(name: "Trust", dependencies: ["Learning"]),
         .target(
             name: "Node",
             dependencies: [
