@@ -94,10 +94,12 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     /// The trust configuration of a node: its `trust` string, with the `temperature`
-    /// setting applied unless the string names a temperature itself.
+    /// setting applied unless the string names a temperature itself or its rule has none.
     public static func trustConfig(_ settings: NodeSettings) throws -> TrustConfig {
         var config = try TrustConfig(parsing: settings.trust)
-        if !settings.trust.contains("temperature=") { config.variant.temperature = settings.temperature }
+        if !settings.trust.contains("temperature=") && config.variant.rule == .softmax && config.strategy.isLearned {
+            config.variant.temperature = settings.temperature
+        }
         try config.validate()
         return config
     }
