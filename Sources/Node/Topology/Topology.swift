@@ -15,7 +15,7 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var lora: LoRAConfig = LoRAConfig(rank: 4, alpha: 32, dropout: 0.1)
     /// Trust strategy with an optional variant, e.g. `validation`, `prediction:topk=3`.
     /// The default needs neither the group size nor the scale of the scores (README, Results).
-    public var trust: String = "validation:scale=nearest"
+    public var trust: String = "validation:rule=descent"
     /// Softmax temperature of the learned strategies.
     public var temperature: Double = 1.0
     /// Rounds of local training before the first aggregation.
