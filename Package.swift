@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "Learning",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Trust", dependencies: ["Learning", "COpenBLAS"]),
+        .target(name: "Trust", dependencies: ["Learning"]),
         .target(name: "Schemes", dependencies: ["Learning", "Trust"]),
         .target(
             name: "Node",

@@ -1,6 +1,5 @@
 // The personalized adapter: the candidates' adapters averaged by the node's trust row.
 
-import COpenBLAS
 import Learning
 
 /// θ_i ← Σ_j w_ij θ_j, on every LoRA A and B separately.
@@ -9,7 +8,7 @@ public enum TrustAggregation {
     ///
     /// Candidates with weight 0 are skipped entirely (so an excluded candidate's adapter,
     /// whatever its layout, never enters); every other adapter must have the layout of
-    /// `adapters[0]`. Each tensor is accumulated in f32 with `cblas_saxpy`.
+    /// `adapters[0]`. Each tensor is accumulated in f32 with `VectorMath.addScaled`.
     public static func aggregate(_ adapters: [LoRAAdapter], weights: [Double]) -> LoRAAdapter {
         precondition(!adapters.isEmpty && adapters.count == weights.count, "one weight per adapter")
         let layout = adapters[0]
@@ -19,12 +18,13 @@ public enum TrustAggregation {
         }
         var tensors = layout.tensors
         for t in tensors.indices {
-            let n = Int32(tensors[t].count)
+            let n = tensors[t].count
+            guard n > 0 else { continue }
             tensors[t].values.withUnsafeMutableBufferPointer { sum in
                 sum.initialize(repeating: 0)
                 for (adapter, w) in contributing {
                     adapter.tensors[t].values.withUnsafeBufferPointer { x in
-                        cblas_saxpy(n, Float(w), x.baseAddress, 1, sum.baseAddress, 1)
+                        VectorMath.addScaled(Float(w), x.baseAddress!, to: sum.baseAddress!, count: n)
                     }
                 }
             }

@@ -1,5 +1,5 @@
-// From affinities to a row of weights: ranking, the variant's selection, and a softmax
-// that neither overflows nor depends on the order of equal values.
+// From affinities to a row of weights: the variant's scale, ranking, its selection, and a
+// softmax that neither overflows nor depends on the order of equal values.
 
 import Foundation
 
@@ -24,10 +24,30 @@ enum TrustNormalisation {
         }
     }
 
+    /// The affinities −g_j / m, with g_j = max a − a_j and m the `scale`'s statistic of
+    /// the positive gaps (their smallest, or their median: the middle one, or the mean of
+    /// the two middle ones). All zeros when no gap is positive.
+    static func scaled(_ affinities: [Double], by scale: TrustScale) -> [Double] {
+        precondition(!affinities.isEmpty)
+        let best = affinities.max()!
+        let gaps = affinities.map { best - $0 }
+        let positive = gaps.filter { $0 > 0 }.sorted()
+        guard !positive.isEmpty else { return gaps.map { _ in 0 } }
+        let m: Double
+        switch scale {
+        case .nearest: m = positive[0]
+        case .median:
+            let n = positive.count
+            m = n % 2 == 1 ? positive[n / 2] : (positive[n / 2 - 1] + positive[n / 2]) / 2
+        }
+        return gaps.map { -$0 / m }
+    }
+
     /// The row for one learned strategy: `affinities` of the usable candidates (in
-    /// candidate order) to weights summing to 1, after the variant's threshold and top-k
-    /// (see `TrustVariant`). Dropped candidates get exactly 0.
-    static func weights(affinities: [Double], variant: TrustVariant) -> [Double] {
+    /// candidate order) to weights summing to 1, after the variant's scale, threshold and
+    /// top-k (see `TrustVariant`). Dropped candidates get exactly 0.
+    static func weights(affinities raw: [Double], variant: TrustVariant) -> [Double] {
+        let affinities = variant.scale.map { scaled(raw, by: $0) } ?? raw
         let order = ranking(affinities)
         var kept = [Bool](repeating: true, count: affinities.count)
         if let threshold = variant.threshold {

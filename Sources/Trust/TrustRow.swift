@@ -132,7 +132,22 @@ public enum TrustRow {
                 scores[j] = exp(try evaluator.meanCrossEntropy(of: candidates[j].adapter))
             }
             dropNonFiniteScores { "perplexity \($0)" }
-            try applyAffinities { -scores[$0]! }
+            switch config.variant.rule {
+            case .softmax:
+                try applyAffinities { -scores[$0]! }
+            case .fomo:
+                guard usable.first == 0 else { throw TrustError.noUsableCandidate }
+                let row = ImprovementWeights.row(
+                    losses: usable.map { log(scores[$0]!) }, adapters: usable.map { candidates[$0].adapter })
+                for (j, w) in zip(usable, row) { weights[j] = w }
+            case .descent:
+                guard usable.first == 0 else { throw TrustError.noUsableCandidate }
+                let adapters = usable.map { candidates[$0].adapter }
+                let row = try AggregateDescent.row(ownLoss: log(scores[0]!), candidates: adapters.count, steps: config.variant.steps) {
+                    try evaluator.meanCrossEntropy(of: TrustAggregation.aggregate(adapters, weights: $0))
+                }
+                for (j, w) in zip(usable, row) { weights[j] = w }
+            }
 
         case .prediction:
             guard let evaluator else { throw TrustError.missingEvaluator(.prediction) }
@@ -148,9 +163,14 @@ public enum TrustRow {
                 scores[j] = PredictionDistance.distance(ownTopK, theirs)
             }
             dropNonFiniteScores { "top-k distance \($0)" }
-            // d̃_ij = d_ij / Σ_k d_ik, guarded like torch's F.normalize(p=1).
-            let total = max(usable.reduce(0) { $0 + abs(scores[$1]!) }, 1e-12)
-            try applyAffinities { -10 * scores[$0]! / total }
+            if config.variant.scale != nil {
+                // The variant's scale replaces the reference normalisation.
+                try applyAffinities { -scores[$0]! }
+            } else {
+                // d̃_ij = d_ij / Σ_k d_ik, guarded like torch's F.normalize(p=1).
+                let total = max(usable.reduce(0) { $0 + abs(scores[$1]!) }, 1e-12)
+                try applyAffinities { -10 * scores[$0]! / total }
+            }
         }
 
         exclusions.sort { a, b in

@@ -16,12 +16,16 @@ import Testing
     }
 
     @Test func descriptionIsCanonicalAndParsesBack() throws {
-        for text in ["weights", "validation:temperature=0.25", "prediction:topk=3,threshold=-50,logits=20", "oracle", "fedavg", "local"] {
+        for text in ["weights", "validation:temperature=0.25", "prediction:topk=3,threshold=-50,logits=20", "oracle", "fedavg", "local",
+                     "prediction:scale=nearest", "weights:temperature=0.5,scale=median", "validation:rule=fomo",
+                     "validation:rule=descent,steps=5", "validation:topk=4,scale=nearest"] {
             let config = try TrustConfig(parsing: text)
             #expect(config.description == text)
             #expect(TrustConfig(config.description) == config)
         }
         #expect(try TrustConfig(parsing: "weights:threshold=0.5,topk=2").description == "weights:topk=2,threshold=0.5")
+        #expect(try TrustConfig(parsing: "validation:scale=nearest,temperature=0.5").description == "validation:temperature=0.5,scale=nearest")
+        #expect(try TrustConfig(parsing: "validation:rule=softmax,steps=3").description == "validation")
     }
 
     @Test func refusesBadSettingsWithTheReason() {
@@ -34,6 +38,9 @@ import Testing
         #expect(throws: TrustConfigError.duplicateKey("topk")) { try TrustConfig(parsing: "weights:topk=1,topk=2") }
         #expect(throws: TrustConfigError.variantNotApplicable(.fedavg)) { try TrustConfig(parsing: "fedavg:topk=2") }
         #expect(throws: TrustConfigError.logitsNotApplicable(.validation)) { try TrustConfig(parsing: "validation:logits=5") }
+        #expect(throws: TrustConfigError.badValue(key: "scale", value: "mean")) { try TrustConfig(parsing: "weights:scale=mean") }
+        #expect(throws: TrustConfigError.badValue(key: "rule", value: "vote")) { try TrustConfig(parsing: "validation:rule=vote") }
+        #expect(throws: TrustConfigError.variantNotApplicable(.oracle)) { try TrustConfig(parsing: "oracle:scale=nearest") }
         #expect(TrustConfig("magic") == nil)
     }
 

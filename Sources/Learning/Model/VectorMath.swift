@@ -1,6 +1,8 @@
 // VectorMath: eight-lane helpers for the elementwise kernels (exp over the vocabulary
 // and the MLP width dominates them; the scalar libm calls were a sixth of a step).
 
+import COpenBLAS
+
 typealias Float8 = SIMD8<Float>
 
 /// e^x in eight lanes: Cody-Waite range reduction x = n·ln2 + r, then a degree-6
@@ -65,4 +67,13 @@ func map8(count: Int, _ body: (Int, Float8) -> Float8, inp: UnsafePointer<Float>
         i += 8
     }
     if i < count { storePartial(body(i, loadPartial(inp + i, count: count - i)), out + i, count: count - i) }
+}
+
+/// Vector operations other modules need, so that BLAS is called from Learning only.
+public enum VectorMath {
+    /// y ← y + a·x over `count` floats (`cblas_saxpy`): one term of a weighted sum of
+    /// tensors.
+    public static func addScaled(_ a: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        cblas_saxpy(Int32(count), a, x, 1, y, 1)
+    }
 }

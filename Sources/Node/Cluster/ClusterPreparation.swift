@@ -57,7 +57,11 @@ public enum ClusterPreparation {
         let text = SyntheticText.text(
             sources: t.sources.compactMap(TextSource.init(rawValue:)), mixture: Array(repeating: 1, count: t.sources.count),
             byteCount: bytes, seed: t.defaults.seed &+ 0x5EED, nodeIndex: t.nodes.count)
-        let tokens = ByteTokenizer().encode(text)
+        try pretrainBase(t, to: folder, tokens: ByteTokenizer().encode(text))
+    }
+
+    /// The default shared base as above, trained on `tokens` (bytes) instead.
+    static func pretrainBase(_ t: Topology, to folder: String, tokens: [Int32]) throws {
         let sequenceLength = 64
         let config = ModelConfig(
             layers: 2, heads: 2, channels: 64, maxSequenceLength: max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64),

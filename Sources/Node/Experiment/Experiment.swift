@@ -1,7 +1,9 @@
 // Running a comparison: for each run, an in-memory copy of the topology with the run's
 // trust, seed, mixture and schedule, its own text folder per (setting, seed, size), a
 // shared base model per seed, its own state folders, and every node on a thread of this
-// process over inproc://. Reports progress through a callback: this module never prints.
+// process over inproc://. The text is generated from the topology's sources, or taken
+// from a corpus the user has (`ExperimentCorpus`). Reports progress through a callback:
+// this module never prints.
 //
 //   <work>/keys/<node>.key                      one identity per node for all runs
 //   <work>/base/seed-<seed>/                    the seed's shared base model
@@ -24,8 +26,10 @@ public enum ExperimentEvent: Sendable {
 
 /// A comparison of trust strategies over one topology.
 public final class Experiment {
-    /// The topology as parsed; runs change in-memory copies of it.
+    /// The topology as parsed (or made from the corpus); runs change in-memory copies of it.
     public let topology: Topology
+    /// The nodes' own text, instead of generated text.
+    public let corpus: ExperimentCorpus?
     public let plan: ExperimentPlan
     /// Folder of keys, base models, text and state folders.
     public let workDirectory: String
@@ -34,14 +38,26 @@ public final class Experiment {
     public let specificRows: [[Double]]
     private var keys: [SigningKeyPair] = []
 
-    public init(topology: Topology, plan: ExperimentPlan, workDirectory: String) throws {
-        guard !topology.sources.isEmpty else {
+    /// With a `corpus`, its nodes replace the topology's (which gives the settings), fully
+    /// linked, and the base model is pretrained on `plan.baseText` unless `plan.baseModel`
+    /// names one.
+    public init(topology parsed: Topology, plan: ExperimentPlan, workDirectory: String, corpus: ExperimentCorpus? = nil) throws {
+        let topology = corpus?.topology(basedOn: parsed) ?? parsed
+        if let corpus {
+            guard plan.baseModel != nil || plan.baseText != nil else {
+                throw NodeError("an experiment on a corpus needs a base model or a base text to pretrain one on")
+            }
+            if !corpus.hasMixture && (plan.settings.contains(.mixed) || plan.strategies.contains { $0.hasPrefix("oracle") }) {
+                throw NodeError("the mixed setting and the oracle need the corpus's mixture.json or mixture.csv")
+            }
+        } else if topology.sources.isEmpty {
             throw NodeError("the topology lists no text sources to generate the nodes' text from")
         }
         for strategy in plan.strategies {
             do { _ = try TrustConfig(parsing: strategy) } catch { throw NodeError("strategy \"\(strategy)\": \(error)") }
         }
         self.topology = topology
+        self.corpus = corpus
         self.plan = plan
         self.workDirectory = workDirectory
         specificRows = topology.nodes.enumerated().map { i, n in
@@ -70,8 +86,13 @@ public final class Experiment {
             let baseFolder = self.baseFolder(seed: key.seed)
             if plan.baseModel == nil && !FileSystem.exists(FileSystem.join(baseFolder, "model.safetensors")) {
                 event(.pretraining(seed: key.seed))
-                try ClusterPreparation.pretrainBase(
-                    topology(for: key), to: baseFolder, bytes: plan.baseBytes)
+                if let path = plan.baseText {
+                    let text = try FileSystem.readBytes(path)
+                    try ClusterPreparation.pretrainBase(
+                        topology(for: key), to: baseFolder, tokens: text.prefix(plan.baseBytes).map(Int32.init))
+                } else {
+                    try ClusterPreparation.pretrainBase(topology(for: key), to: baseFolder, bytes: plan.baseBytes)
+                }
             }
             let result = try run(key)
             results.append(result)
@@ -128,7 +149,17 @@ public final class Experiment {
     func run(_ key: ExperimentRunKey) throws -> ExperimentRunResult {
         let t = topology(for: key)
         if !FileSystem.exists(t.resolve(t.nodes[0].data)) {
-            try SyntheticText.write(topology: t, bytesPerNode: plan.text(trainBytes: key.bytesPerNode).bytes, seed: key.seed, force: true)
+            let bytes = plan.text(trainBytes: key.bytesPerNode).bytes
+            if let corpus {
+                try FileSystem.createDirectory(dataFolder(key))
+                let rows = key.setting.mixtureRows(specificRows, ownShare: plan.ownShare)
+                for i in t.nodes.indices {
+                    let text = try corpus.text(node: i, rows: rows, groups: groups, bytes: bytes, seed: key.seed)
+                    try FileSystem.writeAtomically(text, to: t.resolve(t.nodes[i].data))
+                }
+            } else {
+                try SyntheticText.write(topology: t, bytesPerNode: bytes, seed: key.seed, force: true)
+            }
         }
         if FileSystem.exists(t.stateRoot) { try FileManager.default.removeItem(atPath: t.stateRoot) }
         for i in t.nodes.indices {

@@ -39,12 +39,15 @@ public struct ExperimentPlan: Sendable, Equatable {
     public var learningRate: Double?
     /// A base model for every run instead (a folder, or `random:tiny`); nil pretrains one per seed.
     public var baseModel: String?
+    /// Text (a file) each seed's base model is pretrained on, its first `baseBytes`
+    /// bytes; nil: an even mix of the topology's generated sources.
+    public var baseText: String?
 
     public init(
         strategies: [String], settings: [ExperimentSetting] = ExperimentSetting.allCases, seeds: [UInt64] = [1],
         rounds: Int = 6, warmupRounds: Int = 1, localSteps: Int = 15, batchSize: Int = 4, bytesPerNode: Int = 20_000,
         evaluationBytes: Int = 2_080, sweepBytes: [Int] = [], ownShare: Double = ExperimentSetting.defaultOwnShare, baseBytes: Int = 200_000,
-        learningRate: Double? = nil, baseModel: String? = nil
+        learningRate: Double? = nil, baseModel: String? = nil, baseText: String? = nil
     ) {
         self.strategies = strategies
         self.settings = settings
@@ -60,6 +63,7 @@ public struct ExperimentPlan: Sendable, Equatable {
         self.baseBytes = baseBytes
         self.learningRate = learningRate
         self.baseModel = baseModel
+        self.baseText = baseText
     }
 
     /// Every run, in the order they are made: all seeds of the main comparison, then the

@@ -46,7 +46,7 @@ extension ExperimentSummary {
             + topology.sources.joined(separator: ", ") + ". Each run: \(plan.rounds) rounds (\(plan.warmupRounds) of warm-up) of "
             + "\(plan.localSteps) local steps at batch \(plan.batchSize), peak learning rate "
             + "\(plan.learningRate ?? topology.defaults.learningRate), sequence \(topology.defaults.sequenceLength), "
-            + "\(plan.bytesPerNode) bytes (= tokens) of generated training text per node, plus \(plan.evaluationBytes) "
+            + "\(plan.bytesPerNode) bytes (= tokens) of training text per node, plus \(plan.evaluationBytes) "
             + "each of trust text (for validation and prediction) and of test text; seeds "
             + plan.seeds.map(String.init).joined(separator: ", ") + " (the seed changes the text, the shared base model, "
             + "initialisation and sampling).\n\n"

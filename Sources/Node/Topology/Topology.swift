@@ -17,14 +17,15 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var tokenizer: String = "bytes"
     public var lora: LoRAConfig = LoRAConfig(rank: 4, alpha: 32, dropout: 0.1)
     /// Trust strategy with an optional variant, e.g. `validation`, `prediction:topk=3`, as
-    /// written; `trustConfig` is what a node runs.
-    public var trust: String = "validation" { didSet { resolveTrust() } }
+    /// written; `trustConfig` is what a node runs. The default needs neither the group size
+    /// nor the scale of the scores (README, Results).
+    public var trust: String = "validation:rule=descent" { didSet { resolveTrust() } }
     /// Softmax temperature of the learned strategies, unless `trust` names one.
     public var temperature: Double = 1.0 { didSet { resolveTrust() } }
     /// `trust` parsed, with `temperature` applied unless the string names a temperature
     /// itself; nil when the two do not make a trust setting (the topology parser reports
     /// why, with the line, so every node of a parsed topology has one).
-    public private(set) var trustConfig: TrustConfig? = TrustConfig(.validation)
+    public private(set) var trustConfig: TrustConfig? = try? NodeSettings.trustConfig("validation:rule=descent", temperature: 1)
     /// Rounds of local training before the first aggregation.
     public var warmupRounds: Int = 2
     /// Optimizer steps per round.
@@ -61,7 +62,10 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// The trust setting `trust` and `temperature` make, or why they make none.
     public static func trustConfig(_ trust: String, temperature: Double) throws(TrustConfigError) -> TrustConfig {
         var config = try TrustConfig(parsing: trust)
-        if !trust.contains("temperature=") { config.variant.temperature = temperature }
+        // The temperature is that of a softmax row: rules without one ignore it.
+        if !trust.contains("temperature=") && config.variant.rule == .softmax && config.strategy.isLearned {
+            config.variant.temperature = temperature
+        }
         try config.validate()
         return config
     }

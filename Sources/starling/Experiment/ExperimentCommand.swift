@@ -27,8 +27,17 @@ struct ExperimentCommand: ParsableCommand {
             and with --sweep-bytes sweep.csv and sweep.svg (perplexity by text size,
             specific setting, first seed). A progress line per run goes to standard error.
 
+            With --data DIR, the nodes are DIR's: one file (or folder of .txt) per node, in
+            name order, fully linked, with the topology's settings; an optional
+            mixture.json ({"node": [row]}) or mixture.csv (node,source,...) gives the groups,
+            the oracle and the mixed setting (a node's text drawn piece by piece from the
+            groups by its mixed row). The base model of each seed is pretrained on
+            --base-text unless --base-model names one.
+
             Example:
               $ starling experiment --out results-quick --seeds 1 --settings specific
+              $ tools/corpora --out corpora
+              $ starling experiment --data corpora/manpages/nodes --base-text corpora/manpages/base.txt --out results-manpages
             """
     )
 
@@ -79,6 +88,12 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "One base model for every run (a folder or random:tiny) instead of one pretrained per seed.")
     var baseModel: String?
+
+    @Option(help: "A folder of the nodes' own text (one file or folder per node, optional mixture.json or mixture.csv) instead of generated text.")
+    var data: String?
+
+    @Option(help: "Text to pretrain each seed's base model on (its first --base-bytes bytes); default: the generated sources.")
+    var baseText: String?
 
     @Option(help: "Keep keys, text, base models and state folders here (default: a temporary folder, removed).")
     var work: String?
@@ -132,15 +147,16 @@ struct ExperimentCommand: ParsableCommand {
             warmupRounds: warmupRounds, localSteps: localSteps, batchSize: batchSize, bytesPerNode: bytes,
             evaluationBytes: evaluationBytes,
             sweepBytes: try parsedSweep(), ownShare: ownShare, baseBytes: baseBytes, learningRate: learningRate,
-            baseModel: baseModel.map { $0.hasPrefix("random:") || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
+            baseModel: baseModel.map(Self.absolute), baseText: baseText.map(Self.absolute))
         let workDirectory = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("starling-experiment-\(UUID())").path
         defer { if work == nil { try? FileManager.default.removeItem(atPath: workDirectory) } }
 
         let experiment: Experiment
         let summary: ExperimentSummary
         do {
-            experiment = try Experiment(topology: t, plan: plan, workDirectory: workDirectory)
-            FileHandle.standardError.write(Data("starling experiment: \(plan.runs.count) runs of \(t.nodes.count) nodes\n".utf8))
+            let corpus = try data.map { try ExperimentCorpus(folder: Self.absolute($0)) }
+            experiment = try Experiment(topology: t, plan: plan, workDirectory: workDirectory, corpus: corpus)
+            FileHandle.standardError.write(Data("starling experiment: \(plan.runs.count) runs of \(experiment.topology.nodes.count) nodes\n".utf8))
             summary = try experiment.run { event in
                 FileHandle.standardError.write(Data((Self.progressLine(event) + "\n").utf8))
             }
@@ -148,9 +164,14 @@ struct ExperimentCommand: ParsableCommand {
             throw UserError("\(error)")
         }
         let command = (["starling"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let files = try summary.write(to: out, topology: t, specificRows: experiment.specificRows, command: command)
+        let files = try summary.write(to: out, topology: experiment.topology, specificRows: experiment.specificRows, command: command)
         print(summary.markdown(), terminator: "")
         print("wrote \(files.map { FileSystem.join(out, $0) }.joined(separator: ", "))")
+    }
+
+    /// A path from the command line, against the current folder (`random:…` kept).
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("random:") || path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     static func progressLine(_ event: ExperimentEvent) -> String {
