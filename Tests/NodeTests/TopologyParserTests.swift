@@ -227,7 +227,7 @@ let validTopology = """
               message: "defaults.trust: unknown trust strategy \"gut-feeling\" (known: weights, validation, prediction, oracle, fedavg, local)"),
         .init(entry: "trust = \"validation:topk=0\"", message: "defaults.trust: trust \"validation:topk=0\": trust parameter topk cannot be '0'"),
         .init(entry: "trust = \"validation:depth=2\"",
-              message: "defaults.trust: trust \"validation:depth=2\": unknown trust parameter 'depth' (expected temperature, topk, threshold or logits)"),
+              message: "defaults.trust: trust \"validation:depth=2\": unknown trust parameter 'depth' (expected temperature, topk, threshold, scale, rule, steps or logits)"),
         .init(entry: "trust = \"fedavg:temperature=2\"",
               message: "defaults.trust: trust \"fedavg:temperature=2\": strategy fedavg takes no temperature, topk or threshold"),
         .init(entry: "trust = \"fedavg\"\ntemperature = 0.5",
