@@ -66,17 +66,17 @@ public enum ModelSource: Sendable, Equatable, CustomStringConvertible {
                 config = checkpoint.config
                 tensors = checkpoint.parameters
             } catch {
-                throw SourceError("base model \(folder): \(error)")
+                throw SourceError("\(folder): \(error)")
             }
         }
         guard config.vocabularySize >= vocabularySize else {
-            throw SourceError("base model \(self): vocabulary \(config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")
+            throw SourceError("\(self): vocabulary \(config.vocabularySize) is smaller than the tokenizer's \(vocabularySize)")
         }
         do {
             // The base comes from the checkpoint: no random base is drawn only to be overwritten.
             return try TransformerModel(config: config, slots: slots, seed: seed, parameters: tensors)
         } catch {
-            throw SourceError("base model \(self): \(error)")
+            throw SourceError("\(self): \(error)")
         }
     }
 }
@@ -93,7 +93,7 @@ public enum TokenizerSource {
             if FileSystem.exists(json) { return try GPT2Tokenizer(tokenizerJSONPath: json) }
             return try GPT2Tokenizer(vocabularyPath: FileSystem.join(folder, "vocab.json"), mergesPath: FileSystem.join(folder, "merges.txt"))
         } catch {
-            throw SourceError("tokenizer \(folder): \(error)")
+            throw SourceError("\(folder): \(error)")
         }
     }
 }

@@ -62,8 +62,9 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// The trust setting `trust` and `temperature` make, or why they make none.
     public static func trustConfig(_ trust: String, temperature: Double) throws(TrustConfigError) -> TrustConfig {
         var config = try TrustConfig(parsing: trust)
-        // The temperature is that of a softmax row: rules without one ignore it.
-        if !trust.contains("temperature=") && config.variant.rule == .softmax && config.strategy.isLearned {
+        // The temperature is that of a softmax row: a learned strategy's rule without one
+        // (fomo, descent) ignores it; a strategy that learns nothing refuses it.
+        if !trust.contains("temperature=") && !(config.strategy.isLearned && config.variant.rule != .softmax) {
             config.variant.temperature = temperature
         }
         try config.validate()

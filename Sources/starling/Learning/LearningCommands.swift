@@ -24,18 +24,24 @@ struct ModelOptions: ParsableArguments {
             do { adapterValues = try PEFTAdapter.load(from: adapter) } catch { throw UserError("\(error)") }
             lora = adapterValues!.config
         }
+        let here = FileManager.default.currentDirectoryPath
+        let tok: any Tokenizer
+        do { tok = try TokenizerSource.load(tokenizer, baseDirectory: here) } catch { throw UserError("tokenizer: \(error)") }
+        let model: TransformerModel
         do {
-            let here = FileManager.default.currentDirectoryPath
-            let tok = try TokenizerSource.load(tokenizer, baseDirectory: here)
-            let model = try ModelSource(parsing: base, baseDirectory: here).load(
+            model = try ModelSource(parsing: base, baseDirectory: here).load(
                 slots: lora.map { [AdapterSlotSpec(name: TransformerModel.defaultSlot, lora: $0)] } ?? [], seed: seed,
                 vocabularySize: tok.vocabularySize)
+        } catch {
+            throw UserError("base model: \(error)")
+        }
+        do {
             if lora != nil { try model.setTrainable([.slot(TransformerModel.defaultSlot)]) }
             if let adapterValues { try model.setAdapter(adapterValues) }
-            return (tok, model)
         } catch {
-            throw UserError("\(error)")
+            throw UserError("adapter \(adapter ?? ""): \(error)")
         }
+        return (tok, model)
     }
 
     /// Refuses a sequence length `option` longer than the loaded model's context: known
@@ -199,7 +205,7 @@ struct Pretrain: ParsableCommand {
     func run() throws {
         let tok: any Tokenizer
         do { tok = try TokenizerSource.load(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
-            throw UserError("\(error)")
+            throw UserError("tokenizer: \(error)")
         }
         let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
         let model = TransformerModel(config: config, lora: nil, seed: training.seed)
@@ -240,10 +246,10 @@ struct Finetune: ParsableCommand {
 
     /// The projections --targets names, at least one.
     func chosenTargets() throws -> [LoRAConfig.Target] {
-        let known = LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ", ")
+        let known = LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ", ")
         let chosen = try targets.split(separator: ",").map { name in
             let trimmed = name.trimmingCharacters(in: .whitespaces)
-            guard let t = LoRAConfig.Target(rawValue: trimmed) else {
+            guard let t = LoRAConfig.Target(rawValue: trimmed), LoRAConfig.Target.gpt2.contains(t) else {
                 throw ValidationError("--targets: unknown projection \"\(trimmed)\" (known: \(known))")
             }
             return t
