@@ -151,8 +151,12 @@ public final class NodeRuntime: @unchecked Sendable {
                 return try encoder.encode(TrustReply(node: node.name, record: last))
             case "history":
                 return try encoder.encode(HistoryReply(node: node.name, records: try state.trustHistory()))
+            case "block":
+                guard let mesh = lock.withLock({ self.mesh }) else { return Data(#"{"error":"the mesh is not running"}"#.utf8) }
+                mesh.setBlockedPeers(Set(request.peers ?? []))
+                return try encoder.encode(BlockReply(node: node.name, blocked: mesh.blockedPeers().sorted()))
             default:
-                return Data(#"{"error":"unknown command; known: status, trust, history"}"#.utf8)
+                return Data(#"{"error":"unknown command; known: status, trust, history, block"}"#.utf8)
             }
         } catch {
             return (try? encoder.encode(["error": "\(error)"])) ?? Data()
@@ -301,6 +305,7 @@ public final class NodeRuntime: @unchecked Sendable {
             neighbours: topology.neighbours(of: index).map { topology.nodes[$0].name })
         config.heartbeatMilliseconds = settings.heartbeatMilliseconds
         config.livenessIntervals = settings.liveness
+        config.maxPayloadBytes = settings.maxPayloadBytes
         config.ttl = UInt8(min(255, settings.ttl))
         config.curve = settings.curve
         do {

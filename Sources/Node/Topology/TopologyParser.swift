@@ -153,7 +153,7 @@ private struct Reader {
     static let settingKeys: Set<String> = [
         "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
-        "staleness_rounds", "heartbeat_ms", "liveness", "curve", "reference", "seed",
+        "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -189,7 +189,15 @@ private struct Reader {
         if let v = int(t, "round_timeout_ms", p("round_timeout_ms"), min: 1) { s.roundTimeoutMilliseconds = v }
         if let v = int(t, "staleness_rounds", p("staleness_rounds"), min: 0) { s.stalenessRounds = v }
         if let v = int(t, "heartbeat_ms", p("heartbeat_ms"), min: 10) { s.heartbeatMilliseconds = v }
-        if let v = int(t, "liveness", p("liveness"), min: 1) { s.liveness = v }
+        if let v = int(t, "liveness", p("liveness"), min: 2) { s.liveness = v }
+        if let v = int(t, "max_payload_bytes", p("max_payload_bytes"), min: 4096) {
+            // ZMQ_MAXMSGSIZE is 64-bit, but a payload is held in memory whole: 4 GiB is plenty.
+            if v > 1 << 32 {
+                problem(p("max_payload_bytes"), "\(p("max_payload_bytes")) must be at most \(1 << 32), got \(v)")
+            } else {
+                s.maxPayloadBytes = v
+            }
+        }
         if let v = bool(t, "curve", p("curve")) { s.curve = v }
         if let v = string(t, "reference", p("reference")) { s.reference = v }
         if let v = int(t, "seed", p("seed"), min: 0) { s.seed = UInt64(v) }
