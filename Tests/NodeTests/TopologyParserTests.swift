@@ -122,6 +122,21 @@ let validTopology = """
         #expect(d.first?.message.hasPrefix("TOML syntax:") == true)
     }
 
+    @Test func maxPayloadBytesDefaultsTo64MiBAndIsRangeChecked() throws {
+        let (t, d) = TopologyParser.parse(text: validTopology, path: "/x/lab.toml")
+        #expect(d == [])
+        #expect(try #require(t).nodes.map(\.settings.maxPayloadBytes) == [64 << 20, 64 << 20, 64 << 20])
+        func parsed(_ line: String) -> (Int?, [String]) {
+            let text = validTopology.replacingOccurrences(of: "[defaults]\n", with: "[defaults]\n\(line)\n")
+            let (t, d) = TopologyParser.parse(text: text, path: "/x/lab.toml")
+            return (t?.nodes[0].settings.maxPayloadBytes, d.map(\.message))
+        }
+        #expect(parsed("max_payload_bytes = 1048576").0 == 1 << 20)
+        #expect(parsed("max_payload_bytes = 100").1 == ["defaults.max_payload_bytes must be at least 4096, got 100"])
+        #expect(parsed("max_payload_bytes = 8589934592").1 == ["defaults.max_payload_bytes must be at most 4294967296, got 8589934592"])
+        #expect(parsed("liveness = 1").1 == ["defaults.liveness must be at least 2, got 1"])
+    }
+
     @Test func missingNodesIsAnError() {
         let (_, d) = TopologyParser.parse(text: "name = \"empty\"\n", path: "e.toml")
         #expect(d.map(\.message) == ["the topology lists no nodes (add [[nodes]] entries)"])
