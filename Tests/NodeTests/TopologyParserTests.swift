@@ -137,6 +137,24 @@ let validTopology = """
         #expect(parsed("liveness = 1").1 == ["defaults.liveness must be at least 2, got 1"])
     }
 
+    /// Inputs the topology fuzzer found to abort the process inside toml++: a table header
+    /// whose name starts with a character no key starts with.
+    @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {
+        let message = "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote"
+        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n"] {
+            let (t, d) = TopologyParser.parse(text: "name = \"x\"\n\(header)\nrounds = 1\n", path: "h.toml")
+            #expect(t == nil)
+            #expect(d.map(\.message) == [message], "\(header)")
+            #expect(d.first?.line == 2, "\(header)")
+        }
+        // Such a line inside a multi-line string is text, not a header.
+        let (_, d) = TopologyParser.parse(text: "name = \"\"\"\n[!]\n\"\"\"\n", path: "s.toml")
+        #expect(!d.map(\.message).contains(message))
+        // Ordinary headers are untouched.
+        #expect(TopologyParser.tableHeaderWithoutAName(validTopology) == nil)
+        #expect(TopologyParser.tableHeaderWithoutAName("[ \"quoted\" ]\n[[nodes]]\n[a-b]\n[_x]\n[9]\n") == nil)
+    }
+
     @Test func missingNodesIsAnError() {
         let (_, d) = TopologyParser.parse(text: "name = \"empty\"\n", path: "e.toml")
         #expect(d.map(\.message) == ["the topology lists no nodes (add [[nodes]] entries)"])

@@ -43,6 +43,9 @@ public enum TopologyParser {
     /// Parses `text` (the contents of the file at `path`); returns the topology when it
     /// could be built and every problem found, sorted by line.
     public static func parse(text: String, path: String) -> (Topology?, [TopologyDiagnostic]) {
+        if let line = tableHeaderWithoutAName(text) {
+            return (nil, [.init(file: path, line: line, message: "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote")])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -55,6 +58,34 @@ public enum TopologyParser {
         let topology = reader.topology(table, directory: (path as NSString).deletingLastPathComponent)
         let sorted = reader.diagnostics.sorted { ($0.line ?? 0, $0.message) < ($1.line ?? 0, $1.message) }
         return (topology, sorted)
+    }
+
+    /// The first line (1-based) holding a table header whose name starts with a character
+    /// no key can start with (`[!]`, `[é]`, a `[` ending its line). toml++, under TOMLKit,
+    /// stops the process on an assertion there instead of reporting an error, so such a
+    /// header is refused before the text reaches it. Lines inside multi-line strings are
+    /// skipped.
+    static func tableHeaderWithoutAName(_ text: String) -> Int? {
+        var inMultilineString = false
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, line) in lines.enumerated() {
+            let quotes = line.components(separatedBy: "\"\"\"").count - 1 + line.components(separatedBy: "'''").count - 1
+            defer { if quotes % 2 == 1 { inMultilineString.toggle() } }
+            if inMultilineString { continue }
+            var rest = line.drop { $0 == " " || $0 == "\t" }
+            guard rest.first == "[" else { continue }
+            rest = rest.dropFirst()
+            if rest.first == "[" { rest = rest.dropFirst() }
+            rest = rest.drop { $0 == " " || $0 == "\t" }
+            guard let c = rest.unicodeScalars.first else {
+                // "[" then the end of the line: fatal unless it is the end of the text.
+                if i < lines.count - 1 { return i + 1 }
+                continue
+            }
+            let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"'][".unicodeScalars.contains(c))
+            if !startsAName { return i + 1 }
+        }
+        return nil
     }
 }
 
