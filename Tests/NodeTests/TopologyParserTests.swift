@@ -141,7 +141,7 @@ let validTopology = """
     /// whose name starts with a character no key starts with.
     @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {
         let message = "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote"
-        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n"] {
+        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n", "[[[\u{0}des]]", "[ [a]"] {
             let (t, d) = TopologyParser.parse(text: "name = \"x\"\n\(header)\nrounds = 1\n", path: "h.toml")
             #expect(t == nil)
             #expect(d.map(\.message) == [message], "\(header)")

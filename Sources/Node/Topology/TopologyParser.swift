@@ -82,7 +82,7 @@ public enum TopologyParser {
                 if i < lines.count - 1 { return i + 1 }
                 continue
             }
-            let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"'][".unicodeScalars.contains(c))
+            let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"']".unicodeScalars.contains(c))
             if !startsAName { return i + 1 }
         }
         return nil
