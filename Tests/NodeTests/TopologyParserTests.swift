@@ -141,12 +141,14 @@ let validTopology = """
     /// whose name starts with a character no key starts with.
     @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {
         let message = "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote"
-        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n", "[[[\u{0}des]]", "[ [a]"] {
+        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n", "[[[\u{0}des]]", "[ [a]", "[\u{0359}"] {
             let (t, d) = TopologyParser.parse(text: "name = \"x\"\n\(header)\nrounds = 1\n", path: "h.toml")
             #expect(t == nil)
             #expect(d.map(\.message) == [message], "\(header)")
             #expect(d.first?.line == 2, "\(header)")
         }
+        let (_, crlf) = TopologyParser.parse(text: "name = \"x\"\r\n[!]\r\n", path: "c.toml")
+        #expect(crlf.first?.line == 2)
         // Such a line inside a multi-line string is text, not a header.
         let (_, d) = TopologyParser.parse(text: "name = \"\"\"\n[!]\n\"\"\"\n", path: "s.toml")
         #expect(!d.map(\.message).contains(message))

@@ -67,17 +67,19 @@ public enum TopologyParser {
     /// skipped.
     static func tableHeaderWithoutAName(_ text: String) -> Int? {
         var inMultilineString = false
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        for (i, line) in lines.enumerated() {
+        // Scalars, not characters: "[" and a combining mark are one character, "\r\n" too.
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, scalars) in lines.enumerated() {
+            let line = String(String.UnicodeScalarView(scalars))
             let quotes = line.components(separatedBy: "\"\"\"").count - 1 + line.components(separatedBy: "'''").count - 1
             defer { if quotes % 2 == 1 { inMultilineString.toggle() } }
             if inMultilineString { continue }
-            var rest = line.drop { $0 == " " || $0 == "\t" }
+            var rest = scalars.drop { $0 == " " || $0 == "\t" }
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst()
             if rest.first == "[" { rest = rest.dropFirst() }
             rest = rest.drop { $0 == " " || $0 == "\t" }
-            guard let c = rest.unicodeScalars.first else {
+            guard let c = rest.first else {
                 // "[" then the end of the line: fatal unless it is the end of the text.
                 if i < lines.count - 1 { return i + 1 }
                 continue
