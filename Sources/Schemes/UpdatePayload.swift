@@ -31,7 +31,7 @@ public struct PayloadExpectation: Sendable, Equatable {
 }
 
 /// Why a payload was refused.
-public struct PayloadRefusal: Error, Equatable, CustomStringConvertible {
+public struct UpdateRefusal: Error, Equatable, CustomStringConvertible {
     public enum Reason: String, Sendable, Codable, CaseIterable {
         /// Not a safetensors file, or not one of LoRA tensors.
         case unreadable
@@ -85,27 +85,34 @@ public enum UpdatePayload {
     }
 
     /// The adapter in `bytes`, checked against `expected`.
-    /// - Throws: `PayloadRefusal` with the first thing that does not fit.
-    public static func decode(_ bytes: [UInt8], expecting expected: PayloadExpectation) throws(PayloadRefusal) -> LoRAAdapter {
+    /// - Throws: `UpdateRefusal` with the first thing that does not fit.
+    public static func decode(_ bytes: [UInt8], expecting expected: PayloadExpectation) throws(UpdateRefusal) -> LoRAAdapter {
+        do {
+            return try bytes.withUnsafeBytes { buffer throws(UpdateRefusal) in try decode(buffer, expecting: expected) }
+        } catch let refusal as UpdateRefusal { throw refusal } catch { throw UpdateRefusal(.unreadable, "\(error)") }
+    }
+
+    /// The adapter in the bytes of `buffer` (a received frame, read in place), checked against `expected`.
+    public static func decode(_ buffer: UnsafeRawBufferPointer, expecting expected: PayloadExpectation) throws(UpdateRefusal) -> LoRAAdapter {
         let file: SafeTensors
-        do { file = try SafeTensors.decode(bytes) } catch { throw PayloadRefusal(.unreadable, "\(error)") }
+        do { file = try SafeTensors.decode(buffer) } catch { throw UpdateRefusal(.unreadable, "\(error)") }
         let own = expected.layout.config
         let wanted = metadata(scheme: expected.scheme, slot: expected.slot, baseDigest: expected.baseDigest, adapter: expected.layout)
         for key in ["starling.scheme", "starling.slot", "starling.kind", "starling.rank", "starling.alpha", "starling.targets", "starling.blocks"] {
-            guard let value = file.metadata[key] else { throw PayloadRefusal(.otherAdapter, "no \(key) in the metadata") }
-            guard value == wanted[key] else { throw PayloadRefusal(.otherAdapter, "\(key) is \(value), expected \(wanted[key]!)") }
+            guard let value = file.metadata[key] else { throw UpdateRefusal(.otherAdapter, "no \(key) in the metadata") }
+            guard value == wanted[key] else { throw UpdateRefusal(.otherAdapter, "\(key) is \(value), expected \(wanted[key]!)") }
         }
-        guard let base = file.metadata["starling.base"] else { throw PayloadRefusal(.otherAdapter, "no starling.base in the metadata") }
-        guard base == expected.baseDigest else { throw PayloadRefusal(.otherBase, "base \(base), expected \(expected.baseDigest)") }
+        guard let base = file.metadata["starling.base"] else { throw UpdateRefusal(.otherAdapter, "no starling.base in the metadata") }
+        guard base == expected.baseDigest else { throw UpdateRefusal(.otherBase, "base \(base), expected \(expected.baseDigest)") }
         let adapter: LoRAAdapter
         do {
             adapter = try PEFTAdapter.assemble(
                 file.tensors, alpha: own.alpha, dropout: own.dropout, rank: own.rank, blocks: blockIndices(expected.layout))
         } catch {
-            throw PayloadRefusal(.unreadable, "\(error)")
+            throw UpdateRefusal(.unreadable, "\(error)")
         }
         if let problem = CandidateScreening.exclusion(of: adapter, against: expected.layout) {
-            throw PayloadRefusal(problem.reason == .nonFiniteValues ? .nonFiniteValues : .layoutMismatch, problem.detail)
+            throw UpdateRefusal(problem.reason == .nonFiniteValues ? .nonFiniteValues : .layoutMismatch, problem.detail)
         }
         return LoRAAdapter(config: own, tensors: adapter.tensors)
     }

@@ -37,13 +37,23 @@ func sampleEnvelope(_ keys: SigningKeyPair, payload: [UInt8] = Array("a payload"
         let keys = try SigningKeyPair()
         for kind in EnvelopeKind.allCases {
             let ttl: UInt8 = kind.isControl ? 0 : 7
-            let e = try SignedEnvelope.sign(kind: kind, round: 42, sequence: 99, ttl: ttl, payload: [1, 2, 3], by: keys)
+            // PING and PONG carry nothing; every other kind carries three bytes here.
+            let payload: [UInt8] = kind == .ping || kind == .pong ? [] : [1, 2, 3]
+            let e = try SignedEnvelope.sign(kind: kind, round: 42, sequence: 99, ttl: ttl, payload: payload, by: keys)
             let d = try SignedEnvelope.decode(headerFrame: e.encodeHeaderFrame())
             #expect(d == e)
             #expect(d.kind == kind && d.round == 42 && d.sequence == 99 && d.ttl == ttl && d.ttlLimit == ttl)
-            #expect(d.origin == keys.publicKey && d.payloadLength == 3 && d.flags == 0)
-            #expect(d.payloadDigest == (try BLAKE2b.hash([UInt8]([1, 2, 3]))))
+            #expect(d.origin == keys.publicKey && d.payloadLength == UInt64(payload.count) && d.flags == 0)
+            #expect(d.payloadDigest == (try BLAKE2b.hash(payload)))
             #expect(d.hasValidSignature)
+        }
+    }
+
+    @Test func aPingOrPongDeclaringAPayloadIsMalformed() throws {
+        let keys = try SigningKeyPair()
+        for kind in [EnvelopeKind.ping, .pong] {
+            let e = try SignedEnvelope.sign(kind: kind, round: 0, sequence: 1, ttl: 0, payload: [0], by: keys)
+            #expect(throws: RejectionReason.malformed) { try SignedEnvelope.decode(headerFrame: e.encodeHeaderFrame()) }
         }
     }
 

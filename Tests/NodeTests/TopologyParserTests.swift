@@ -123,6 +123,41 @@ let validTopology = """
         #expect(d.first?.message.hasPrefix("TOML syntax:") == true)
     }
 
+    @Test func maxPayloadBytesDefaultsTo64MiBAndIsRangeChecked() throws {
+        let (t, d) = TopologyParser.parse(text: validTopology, path: "/x/lab.toml")
+        #expect(d == [])
+        #expect(try #require(t).nodes.map(\.settings.maxPayloadBytes) == [64 << 20, 64 << 20, 64 << 20])
+        func parsed(_ line: String) -> (Int?, [String]) {
+            let text = validTopology.replacingOccurrences(of: "[defaults]\n", with: "[defaults]\n\(line)\n")
+            let (t, d) = TopologyParser.parse(text: text, path: "/x/lab.toml")
+            return (t?.nodes[0].settings.maxPayloadBytes, d.map(\.message))
+        }
+        #expect(parsed("max_payload_bytes = 1048576").0 == 1 << 20)
+        #expect(parsed("max_payload_bytes = 100").1 == ["defaults.max_payload_bytes must be at least 4096, got 100"])
+        #expect(parsed("max_payload_bytes = 8589934592").1 == ["defaults.max_payload_bytes must be at most 4294967296, got 8589934592"])
+        #expect(parsed("liveness = 1").1 == ["defaults.liveness must be at least 2, got 1"])
+    }
+
+    /// Inputs the topology fuzzer found to abort the process inside toml++: a table header
+    /// whose name starts with a character no key starts with.
+    @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {
+        let message = "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote"
+        for header in ["[é]", "[!]", "[=]", "[.]", "[#]", "[[!]]", "[ \u{FFFD}", "[\n", "[[[\u{0}des]]", "[ [a]", "[\u{0359}"] {
+            let (t, d) = TopologyParser.parse(text: "name = \"x\"\n\(header)\nrounds = 1\n", path: "h.toml")
+            #expect(t == nil)
+            #expect(d.map(\.message) == [message], "\(header)")
+            #expect(d.first?.line == 2, "\(header)")
+        }
+        let (_, crlf) = TopologyParser.parse(text: "name = \"x\"\r\n[!]\r\n", path: "c.toml")
+        #expect(crlf.first?.line == 2)
+        // Such a line inside a multi-line string is text, not a header.
+        let (_, d) = TopologyParser.parse(text: "name = \"\"\"\n[!]\n\"\"\"\n", path: "s.toml")
+        #expect(!d.map(\.message).contains(message))
+        // Ordinary headers are untouched.
+        #expect(TopologyParser.tableHeaderWithoutAName(validTopology) == nil)
+        #expect(TopologyParser.tableHeaderWithoutAName("[ \"quoted\" ]\n[[nodes]]\n[a-b]\n[_x]\n[9]\n") == nil)
+    }
+
     @Test func missingNodesIsAnError() {
         let (_, d) = TopologyParser.parse(text: "name = \"empty\"\n", path: "e.toml")
         #expect(d.map(\.message) == ["the topology lists no nodes (add [[nodes]] entries)"])

@@ -37,25 +37,25 @@ private let expectation = PayloadExpectation(scheme: "collaborative", slot: "def
     }
 
     @Test(arguments: [
-        ("scheme", PayloadRefusal.Reason.otherAdapter, "starling.scheme is fdlora, expected collaborative"),
+        ("scheme", UpdateRefusal.Reason.otherAdapter, "starling.scheme is fdlora, expected collaborative"),
         ("slot", .otherAdapter, "starling.slot is personal, expected default"),
         ("base", .otherBase, "base ffffffffffffffff, expected 00112233aabbccdd"),
     ])
-    func aPayloadOfAnotherSchemeSlotOrBaseIsRefused(field: String, reason: PayloadRefusal.Reason, detail: String) throws {
+    func aPayloadOfAnotherSchemeSlotOrBaseIsRefused(field: String, reason: UpdateRefusal.Reason, detail: String) throws {
         let bytes = try UpdatePayload.encode(
             adapter(), scheme: field == "scheme" ? "fdlora" : "collaborative", slot: field == "slot" ? "personal" : "default",
             baseDigest: field == "base" ? "ffffffffffffffff" : "00112233aabbccdd")
-        #expect(throws: PayloadRefusal(reason, detail)) { try UpdatePayload.decode(bytes, expecting: expectation) }
+        #expect(throws: UpdateRefusal(reason, detail)) { try UpdatePayload.decode(bytes, expecting: expectation) }
     }
 
     @Test func anAdapterOfAnotherRankIsRefusedByItsMetadata() throws {
         let bytes = try UpdatePayload.encode(adapter(lora: LoRAConfig(rank: 4)), scheme: "collaborative", slot: "default",
                                              baseDigest: "00112233aabbccdd")
-        #expect(throws: PayloadRefusal(.otherAdapter, "starling.rank is 4, expected 2")) { try UpdatePayload.decode(bytes, expecting: expectation) }
+        #expect(throws: UpdateRefusal(.otherAdapter, "starling.rank is 4, expected 2")) { try UpdatePayload.decode(bytes, expecting: expectation) }
     }
 
     @Test func bytesThatAreNoSafetensorsAreUnreadable() {
-        let error = #expect(throws: PayloadRefusal.self) { try UpdatePayload.decode([1, 2, 3], expecting: expectation) }
+        let error = #expect(throws: UpdateRefusal.self) { try UpdatePayload.decode([1, 2, 3], expecting: expectation) }
         #expect(error?.reason == .unreadable)
     }
 
@@ -65,7 +65,7 @@ private let expectation = PayloadExpectation(scheme: "collaborative", slot: "def
         let bytes = try SafeTensors.encode(
             wrong.tensors.map { NamedTensor(name: PEFTAdapter.peftName($0.name), shape: $0.shape, values: $0.values) },
             metadata: UpdatePayload.metadata(scheme: "collaborative", slot: "default", baseDigest: "00112233aabbccdd", adapter: adapter()))
-        let error = #expect(throws: PayloadRefusal.self) { try UpdatePayload.decode(bytes, expecting: expectation) }
+        let error = #expect(throws: UpdateRefusal.self) { try UpdatePayload.decode(bytes, expecting: expectation) }
         #expect(error?.reason == .unreadable || error?.reason == .layoutMismatch)
     }
 
@@ -73,7 +73,7 @@ private let expectation = PayloadExpectation(scheme: "collaborative", slot: "def
         var poisoned = adapter()
         poisoned.tensors[3].values[5] = .nan
         let bytes = try UpdatePayload.encode(poisoned, scheme: "collaborative", slot: "default", baseDigest: "00112233aabbccdd")
-        let error = #expect(throws: PayloadRefusal.self) { try UpdatePayload.decode(bytes, expecting: expectation) }
+        let error = #expect(throws: UpdateRefusal.self) { try UpdatePayload.decode(bytes, expecting: expectation) }
         #expect(error?.reason == .nonFiniteValues)
     }
 }

@@ -161,6 +161,20 @@ public final class GossipNode: @unchecked Sendable {
         return out
     }
 
+    /// Fault injection: drops every message to and from the named members, as a network
+    /// cut would, until called again with another set (empty heals). Names that are not
+    /// members are ignored. The mesh thread applies it within a quarter heartbeat.
+    public func setBlockedPeers(_ names: Set<String>) {
+        let keys = Set(config.members.filter { names.contains($0.name) }.map(\.publicKey))
+        shared.locked { $0.blocked = keys }
+    }
+
+    /// The members whose traffic is being dropped (`setBlockedPeers`), by name.
+    public func blockedPeers() -> Set<String> {
+        let keys = shared.locked { $0.blocked }
+        return Set(config.members.filter { keys.contains($0.publicKey) }.map(\.name))
+    }
+
     /// Stops the mesh thread, closes every socket, and waits for it. Later calls do nothing.
     public func stop() {
         let first = shared.locked { s -> Bool in
@@ -201,6 +215,7 @@ final class MeshShared: @unchecked Sendable {
         var pendingPublishes = 0
         var stopping = false
         var lastSequence: UInt64 = 0
+        var blocked = Set<PublicKey>()
     }
 
     private let condition = NSCondition()

@@ -52,9 +52,20 @@ public struct MeshConfig: Sendable {
     /// A peer not heard from for this long gets a PING.
     public var heartbeatMilliseconds: Int = 1000
     /// A peer silent for this many heartbeat intervals is gone; after two it is suspect.
+    /// A neighbour never heard from counts its silence from the node's start. The
+    /// liveness window (`livenessIntervals` × `heartbeatMilliseconds`) also spaces
+    /// SYNCs: one answered per peer per window.
     public var livenessIntervals: Int = 3
     /// Largest accepted payload in bytes; also ZMQ_MAXMSGSIZE of the ROUTER.
     public var maxPayloadBytes: Int = 64 << 20
+    /// Checks an UPDATE's payload once its signature and digest have verified, before it
+    /// is stored or relayed: nil accepts it, a text refuses it (`unreadablePayload`) and
+    /// is kept as the origin's latest refusal. The mesh itself never reads payloads; the
+    /// application says what a readable one is. Runs on the mesh thread.
+    public var payloadValidator: (@Sendable (_ payload: UnsafeRawBufferPointer) -> String?)? = nil
+    /// The most payload bytes one SYNC answer sends; the newest rounds go first and what
+    /// does not fit waits for the asker's next SYNC.
+    public var syncAnswerBudgetBytes: Int = 64 << 20
     /// Hops an UPDATE this node originates may be relayed.
     public var ttl: UInt8 = 3
     /// CURVE encryption and ZAP admission on every link.

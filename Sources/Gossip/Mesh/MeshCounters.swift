@@ -24,6 +24,22 @@ public struct PeerCounters: Sendable, Equatable, Codable {
     public init() {}
 }
 
+/// The payload validator's latest refusal of one origin's updates.
+public struct PayloadRefusal: Sendable, Equatable, Codable {
+    /// Updates of this origin refused so far.
+    public var count: Int
+    /// The round of the latest refused update.
+    public var round: UInt64
+    /// What the validator said about it.
+    public var reason: String
+
+    public init(count: Int, round: UInt64, reason: String) {
+        self.count = count
+        self.round = round
+        self.reason = reason
+    }
+}
+
 /// One neighbour's state and traffic.
 public struct PeerStatus: Sendable, Equatable {
     public let name: String
@@ -44,6 +60,12 @@ public struct MeshCounters: Sendable, Equatable {
     public var updatesAccepted = 0
     /// Updates forwarded to a neighbour by relay or in answer to a SYNC.
     public var updatesRelayed = 0
+    /// SYNC answers that left updates out to stay within `syncAnswerBudgetBytes`.
+    public var syncAnswersTrimmed = 0
+    /// Messages dropped, in or out, because their peer is blocked (`setBlockedPeers`).
+    public var blockedDrops = 0
+    /// The latest `unreadablePayload` refusal per origin name.
+    public var payloadRefusals: [String: PayloadRefusal] = [:]
 
     public init() {}
 

@@ -23,6 +23,11 @@ final class Link {
     var queue: [[ZMQMessage]] = []
     var helloBackoff: UInt64
     var nextHello: UInt64 = 0
+    /// When HELLO and SYNC were last sent as a greeting (not the backoff re-HELLOs).
+    var lastGreeted: UInt64?
+    /// A SYNC is owed to this neighbour; it leaves once the last one is a window old.
+    var syncPending = false
+    var lastSyncSent: UInt64?
 
     init(member: Member, backoff: UInt64) {
         self.member = member
@@ -35,6 +40,8 @@ final class Link {
 
 final class MeshLoop: @unchecked Sendable {
     static func zapDomain(for key: PublicKey) -> String { "starling/" + key.description }
+    /// Random bytes after the key in each DEALER's routing id.
+    static let routingNonceByteCount = 16
 
     let boundEndpoint: String
     private let config: MeshConfig
@@ -50,6 +57,21 @@ final class MeshLoop: @unchecked Sendable {
     private var held: [PublicKey: VerifiedUpdate] = [:]
     /// The highest control-message sequence accepted per origin.
     private var controlSequence: [PublicKey: UInt64] = [:]
+    /// The latest update per origin the payload validator refused: the same one again,
+    /// by another path or a SYNC answer, is `replayed` and costs no second reading.
+    private var refused: [PublicKey: HeldVersion] = [:]
+    /// When a SYNC of each origin was last answered.
+    private var syncAnswered: [PublicKey: UInt64] = [:]
+    /// Peers whose traffic is dropped both ways (fault injection), as last read.
+    private var blocked = Set<PublicKey>()
+    /// When the loop started: a neighbour never heard from is silent since then.
+    private var startedAt: UInt64 = monotonicMilliseconds()
+    /// The liveness window in milliseconds: silence that makes a peer gone, and the
+    /// least time between two SYNCs of one peer that are answered.
+    private var window: UInt64 { UInt64(config.livenessIntervals) * UInt64(config.heartbeatMilliseconds) }
+    /// The least time between two greetings this node sends one neighbour: a heartbeat
+    /// more than the window, so that jitter never makes the receiver's limit refuse one.
+    private var greetSpacing: UInt64 { window + UInt64(config.heartbeatMilliseconds) }
     private var logged = Set<String>()
     private let log = Logger(label: "starling.gossip.mesh")
     private var closed = false
@@ -86,7 +108,15 @@ final class MeshLoop: @unchecked Sendable {
             }
             router = try ZMQSocket(context, type: .router)
             wake = try ZMQSocket(context, type: .pair)
+            // A peer that reconnects with its routing id takes it over. Starling's DEALERs
+            // end their routing id with a nonce of their own (see `connect`), which no other
+            // member learns, so no second connection can take a live link's id over.
             try router.set(.routerHandover, 1)
+            // ZMTP heartbeats drop the connection of a peer that vanished within one
+            // liveness window, rather than holding it until TCP gives up.
+            let window = Int32(clamping: config.livenessIntervals * config.heartbeatMilliseconds)
+            try router.set(.heartbeatIntervalMilliseconds, Int32(clamping: config.heartbeatMilliseconds))
+            try router.set(.heartbeatTimeoutMilliseconds, window)
             try router.set(.maxMessageSize, Int64(config.maxPayloadBytes))
             try router.set(.receiveHighWaterMark, 64)
             if config.socketBufferBytes > 0 { try router.set(.receiveBufferBytes, config.socketBufferBytes) }
@@ -141,6 +171,7 @@ final class MeshLoop: @unchecked Sendable {
         let hb = UInt64(config.heartbeatMilliseconds)
         let tick = max(1, hb / 4)
         var nextTick = monotonicMilliseconds()
+        startedAt = nextTick
         for l in links.values where l.dealer != nil { greet(l) }
         var poller = ZMQPoller()
         poller.add(router)
@@ -156,6 +187,7 @@ final class MeshLoop: @unchecked Sendable {
                 receive(frames)
             }
             while (try? wake.receiveMessage(flags: .dontWait)) != nil {}
+            blocked = shared.locked { $0.blocked }
             if !takeCommands() { break loop }
             flushQueues()
             if monotonicMilliseconds() >= nextTick {
@@ -208,23 +240,41 @@ final class MeshLoop: @unchecked Sendable {
         // libzmq runs no security handshake on inproc://, so an in-process link has no
         // User-Id and is identified by its routing id, like every link without CURVE.
         var senderKey: PublicKey?
+        var claimsAnotherLink = false
         if config.curve && !inproc {
             // The ROUTER's routing-id frame carries no metadata; the peer's frames do.
             senderKey = frames.last?.property("User-Id").flatMap { PublicKey(text: $0) }
-        } else if let id = frames.first, id.count == PublicKey.byteCount {
-            senderKey = try? PublicKey(bytes: id.bytes)
+            // The routing id must start with the authenticated key: anything else is a
+            // link posing as another member's.
+            if let k = senderKey, frames.first.map({ MeshLoop.claimedKey(routingID: $0.bytes) != k }) ?? true {
+                claimsAnotherLink = true
+            }
+        } else if let id = frames.first {
+            senderKey = MeshLoop.claimedKey(routingID: id.bytes)
         }
         if let k = senderKey, members[k] == nil { senderKey = nil }
+        if let k = senderKey, blocked.contains(k) {
+            shared.locked { $0.counters.blockedDrops += 1 }
+            return
+        }
         let senderName = senderKey.flatMap { members[$0]?.name } ?? "?"
         shared.locked {
             $0.counters.peers[senderName, default: PeerCounters()].messagesIn += 1
             $0.counters.peers[senderName, default: PeerCounters()].bytesIn += bytes
         }
+        if claimsAnotherLink { return reject(.linkMismatch, from: senderName) }
         do {
             try accept(frames, from: senderKey, named: senderName)
         } catch {
             reject(error, from: senderName)
         }
+    }
+
+    /// The key a routing id claims: its first 32 bytes, when it is 32 to 64 bytes long
+    /// (a key, then the connection's nonce if the peer adds one).
+    static func claimedKey(routingID id: [UInt8]) -> PublicKey? {
+        guard id.count >= PublicKey.byteCount, id.count <= 2 * PublicKey.byteCount else { return nil }
+        return try? PublicKey(bytes: Array(id.prefix(PublicKey.byteCount)))
     }
 
     private func accept(_ frames: [ZMQMessage], from senderKey: PublicKey?, named senderName: String) throws(RejectionReason) {
@@ -246,6 +296,9 @@ final class MeshLoop: @unchecked Sendable {
             if let h = held[envelope.origin], !h.version.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
                 throw .replayed
             }
+            if let r = refused[envelope.origin], !r.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
+                throw .replayed
+            }
         default:
             guard envelope.sequence > controlSequence[envelope.origin] ?? 0 else { throw .replayed }
         }
@@ -262,9 +315,26 @@ final class MeshLoop: @unchecked Sendable {
             controlSequence[envelope.origin] = envelope.sequence
         case .sync:
             let entries = try payload.withUnsafeBytes { b in Result { () throws(RejectionReason) in try SyncPayload.decode(b) } }.get()
+            let now = monotonicMilliseconds()
+            if let last = syncAnswered[envelope.origin], now - min(now, last) < window { throw .rateLimited }
             controlSequence[envelope.origin] = envelope.sequence
-            if let l = links[envelope.origin] { answerSync(entries, to: l) }
+            if let l = links[envelope.origin] {
+                syncAnswered[envelope.origin] = now
+                answerSync(entries, to: l)
+            }
         case .update:
+            if let validate = config.payloadValidator, let why = payload.withUnsafeBytes({ validate($0) }) {
+                let name = members[envelope.origin]?.name ?? "?"
+                refused[envelope.origin] = HeldVersion(origin: envelope.origin, round: envelope.round, sequence: envelope.sequence)
+                shared.locked {
+                    let count = ($0.counters.payloadRefusals[name]?.count ?? 0) + 1
+                    $0.counters.payloadRefusals[name] = PayloadRefusal(count: count, round: envelope.round, reason: why)
+                }
+                if logged.insert("\(name)|payload|\(why)").inserted {
+                    log.warning("refused an unreadable payload", metadata: ["origin": "\(name)", "round": "\(envelope.round)", "why": "\(why)"])
+                }
+                throw .unreadablePayload
+            }
             let update = VerifiedUpdate(
                 origin: envelope.origin, round: envelope.round, sequence: envelope.sequence,
                 digest: envelope.payloadDigest, payload: Payload(payload), envelope: envelope)
@@ -310,19 +380,35 @@ final class MeshLoop: @unchecked Sendable {
                 log.error("cannot connect", metadata: ["peer": "\(link.name)", "endpoint": "\(endpoint)", "error": "\(error)"])
                 return
             }
+            greet(link, force: true)
+        } else {
+            // It greets us although we hear it: it may have taken us for gone. Greet back
+            // (spaced), so that it learns we are here and we learn what we missed.
             greet(link)
         }
     }
 
     /// Every held update `entries` shows the asker lacks, with TTL 0: it was missed by
-    /// the asker alone.
+    /// the asker alone. Newest rounds first, within `syncAnswerBudgetBytes`.
     private func answerSync(_ entries: [HeldVersion], to link: Link) {
         let has = Dictionary(entries.map { ($0.origin, $0) }, uniquingKeysWith: { a, _ in a })
-        for (origin, update) in held where origin != link.member.publicKey {
-            if let h = has[origin], !h.isOlder(thanRound: update.round, sequence: update.sequence) { continue }
+        let lacking = held.values.filter { u in
+            guard u.origin != link.member.publicKey else { return false }
+            if let h = has[u.origin], !h.isOlder(thanRound: u.round, sequence: u.sequence) { return false }
+            return true
+        }.sorted { ($0.round, $0.sequence) > ($1.round, $1.sequence) }
+        var budget = config.syncAnswerBudgetBytes
+        var trimmed = false
+        for update in lacking {
+            guard update.payload.count <= budget else {
+                trimmed = true
+                continue
+            }
+            budget -= update.payload.count
             sendUpdate(update, ttl: 0, to: link)
             shared.locked { $0.counters.updatesRelayed += 1 }
         }
+        if trimmed { shared.locked { $0.counters.syncAnswersTrimmed += 1 } }
     }
 
     // MARK: Liveness
@@ -342,13 +428,16 @@ final class MeshLoop: @unchecked Sendable {
         let now = monotonicMilliseconds()
         let hb = UInt64(config.heartbeatMilliseconds)
         for l in links.values {
-            if let h = l.lastHeard {
-                let missed = (now - min(now, h)) / hb
-                let s: PeerState = missed >= UInt64(config.livenessIntervals) ? .gone : missed >= 2 ? .suspect : .alive
-                if s != l.state { setState(l, s) }
-                if s == .gone { l.queue.removeAll() }
-            }
+            // A neighbour never heard from has been silent since the node started: after
+            // one window it is gone, and nobody waits for it any longer.
+            let heard = l.lastHeard ?? startedAt
+            let missed = (now - min(now, heard)) / hb
+            var s: PeerState = missed >= UInt64(config.livenessIntervals) ? .gone : missed >= 2 ? .suspect : .alive
+            if l.lastHeard == nil && s != .gone { s = .connecting }
+            if s != l.state { setState(l, s) }
+            if s == .gone { l.queue.removeAll() }
             guard l.dealer != nil else { continue }
+            sendPendingSync(l, now: now)
             if l.state != .alive && now >= l.nextHello {
                 // Re-HELLO with backoff until it answers; the DEALER reconnects on its own
                 // schedule (ZMQ_RECONNECT_IVL .. ZMQ_RECONNECT_IVL_MAX).
@@ -387,7 +476,10 @@ final class MeshLoop: @unchecked Sendable {
         link.queue.removeAll()
         let d = try ZMQSocket(context, type: .dealer)
         do {
-            try d.set(.routingID, me.bytes)
+            // The key says who claims the link; the nonce makes this connection's routing id
+            // one nobody else can claim, so the ROUTER's handover never hands a live
+            // link to another connection (under CURVE the key is also checked).
+            try d.set(.routingID, me.bytes + Sodium.randomBytes(MeshLoop.routingNonceByteCount))
             try d.set(.sendHighWaterMark, 16)
             try d.set(.reconnectIntervalMilliseconds, Int32(config.reconnectMilliseconds))
             try d.set(.reconnectIntervalMaxMilliseconds, Int32(config.reconnectMaxMilliseconds))
@@ -412,9 +504,23 @@ final class MeshLoop: @unchecked Sendable {
         publishPeers()
     }
 
-    /// HELLO then SYNC: our endpoint, and what we hold, so it sends what we lack.
-    private func greet(_ l: Link) {
+    /// HELLO then SYNC: our endpoint, and what we hold, so it sends what we lack. At
+    /// most once per `greetSpacing` unless `force` (a new DEALER must introduce itself);
+    /// the SYNC itself always keeps that spacing, and waits for it if need be.
+    private func greet(_ l: Link, force: Bool = false) {
+        let now = monotonicMilliseconds()
+        if !force, let g = l.lastGreeted, now - min(now, g) < greetSpacing { return }
+        l.lastGreeted = now
         sendControl(.hello, payload: HelloPayload.encode(endpoint: boundEndpoint), to: l)
+        l.syncPending = true
+        sendPendingSync(l, now: now)
+    }
+
+    private func sendPendingSync(_ l: Link, now: UInt64) {
+        guard l.syncPending else { return }
+        if let s = l.lastSyncSent, now - min(now, s) < greetSpacing { return }
+        l.syncPending = false
+        l.lastSyncSent = now
         sendControl(.sync, payload: SyncPayload.encode(held.values.map(\.version)), to: l)
     }
 
@@ -439,6 +545,10 @@ final class MeshLoop: @unchecked Sendable {
 
     private func send(_ frames: [ZMQMessage], to l: Link, queueIfFull: Bool) {
         guard let d = l.dealer else { return }
+        if blocked.contains(l.member.publicKey) {
+            shared.locked { $0.counters.blockedDrops += 1 }
+            return
+        }
         let bytes = frames.reduce(0) { $0 + $1.count }
         if l.queue.isEmpty, (try? d.send(multipart: frames, flags: .dontWait)) == true {
             sent(bytes, to: l)

@@ -4,6 +4,9 @@
 
 /// The reason a received message was refused.
 public enum RejectionReason: String, Error, Sendable, CaseIterable, Codable, CustomStringConvertible {
+    /// Under CURVE, the routing id the link claims is not the key the link authenticated
+    /// with (its ZAP user id): one member posing as another on a second link.
+    case linkMismatch
     /// The ROUTER delivered other than [routing id, header frame, payload frame].
     case wrongFrameCount
     /// A frame is shorter than its fixed size (header) or declared length (payload).
@@ -18,7 +21,8 @@ public enum RejectionReason: String, Error, Sendable, CaseIterable, Codable, Cus
     /// The header's kind is not one this node knows.
     case unknownKind
     /// Reserved bits or bytes are set, the TTL exceeds its signed limit, a control
-    /// message carries a TTL, or a HELLO or SYNC payload does not parse.
+    /// message carries a TTL, a PING or PONG carries a payload, or a HELLO or SYNC
+    /// payload does not parse.
     case malformed
     /// The origin key is not in the member list.
     case unknownOrigin
@@ -31,6 +35,10 @@ public enum RejectionReason: String, Error, Sendable, CaseIterable, Codable, Cus
     case digestMismatch
     /// The (origin, round, sequence) is not newer than one already accepted.
     case replayed
+    /// A SYNC arrived within one liveness window of the last one answered for that peer.
+    case rateLimited
+    /// The configured payload validator refused an UPDATE's payload.
+    case unreadablePayload
 
     public var description: String { rawValue }
 }

@@ -162,7 +162,7 @@ public struct SignedEnvelope: Sendable, Equatable {
 
     /// Parses a header frame and checks everything that needs no key or state: size,
     /// magic, version, kind, reserved bits, TTL within its limit, control messages
-    /// without TTL. The signature is not checked here (see `hasValidSignature`).
+    /// without TTL, PING and PONG without payload. The signature is not checked here (see `hasValidSignature`).
     public static func decode(headerFrame b: UnsafeRawBufferPointer) throws(RejectionReason) -> SignedEnvelope {
         guard b.count >= headerFrameByteCount else { throw .truncated }
         guard b.count == headerFrameByteCount else { throw .oversized }
@@ -175,13 +175,17 @@ public struct SignedEnvelope: Sendable, Equatable {
         guard flags == 0, b[9..<16].allSatisfy({ $0 == 0 }), b[(ttlOffset + 1)..<headerFrameByteCount].allSatisfy({ $0 == 0 }),
             ttl <= ttlLimit, !kind.isControl || ttlLimit == 0
         else { throw .malformed }
+        // PING and PONG say nothing but "alive": a payload there is only a way to make a
+        // receiver hash bytes.
+        let payloadLength = readLittleEndian(UInt64.self, b, at: 64)
+        guard (kind != .ping && kind != .pong) || payloadLength == 0 else { throw .malformed }
         // A 32-byte slice always makes a PublicKey; whether it is a member is checked later.
         guard let origin = try? PublicKey(bytes: Array(b[16..<48])) else { throw .malformed }
         return SignedEnvelope(
             kind: kind, flags: flags, ttlLimit: ttlLimit, origin: origin,
             round: readLittleEndian(UInt64.self, b, at: 48),
             sequence: readLittleEndian(UInt64.self, b, at: 56),
-            payloadLength: readLittleEndian(UInt64.self, b, at: 64),
+            payloadLength: payloadLength,
             payloadDigest: Array(b[72..<104]),
             signature: Array(b[signatureOffset..<(signatureOffset + SigningKeyPair.signatureByteCount)]),
             ttl: ttl)

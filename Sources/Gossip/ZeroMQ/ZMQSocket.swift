@@ -59,6 +59,11 @@ public struct ZMQIntOption: Sendable {
     public static let receiveBufferBytes = ZMQIntOption(name: ZMQ_RCVBUF)
     /// Milliseconds to wait for a handshake before dropping the connection (`ZMQ_HANDSHAKE_IVL`).
     public static let handshakeIntervalMilliseconds = ZMQIntOption(name: ZMQ_HANDSHAKE_IVL)
+    /// Milliseconds between ZMTP PINGs on each connection (`ZMQ_HEARTBEAT_IVL`); 0 off.
+    public static let heartbeatIntervalMilliseconds = ZMQIntOption(name: ZMQ_HEARTBEAT_IVL)
+    /// Milliseconds without traffic after a ZMTP PING before the connection is dropped
+    /// (`ZMQ_HEARTBEAT_TIMEOUT`).
+    public static let heartbeatTimeoutMilliseconds = ZMQIntOption(name: ZMQ_HEARTBEAT_TIMEOUT)
     /// Readiness of the socket as `ZMQ_POLLIN | ZMQ_POLLOUT` bits (`ZMQ_EVENTS`, read-only).
     public static let events = ZMQIntOption(name: ZMQ_EVENTS)
 }

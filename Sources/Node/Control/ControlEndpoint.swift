@@ -8,9 +8,21 @@ import Logging
 
 /// A request to a node's control endpoint.
 public struct ControlRequest: Codable, Sendable, Equatable {
-    /// `status`, `trust` (the current trust row) or `history` (every trust record).
+    /// `status`, `trust` (the current trust row), `history` (every trust record) or
+    /// `block` (fault injection: drop all traffic with `peers`; an empty list heals).
     public var command: String
-    public init(command: String) { self.command = command }
+    /// The members a `block` request names.
+    public var peers: [String]?
+    public init(command: String, peers: [String]? = nil) {
+        self.command = command
+        self.peers = peers
+    }
+}
+
+/// Reply to the control endpoint's `block` request: the members now blocked.
+public struct BlockReply: Codable, Sendable, Equatable {
+    public var node: String
+    public var blocked: [String]
 }
 
 /// Serves control requests on its own thread until `stop()`.

@@ -150,8 +150,12 @@ public final class NodeRuntime: @unchecked Sendable {
                 return try encoder.encode(TrustReply(node: node.name, record: last))
             case "history":
                 return try encoder.encode(HistoryReply(node: node.name, records: try state.trustHistory()))
+            case "block":
+                guard let mesh = lock.withLock({ self.mesh }) else { return Data(#"{"error":"the mesh is not running"}"#.utf8) }
+                mesh.setBlockedPeers(Set(request.peers ?? []))
+                return try encoder.encode(BlockReply(node: node.name, blocked: mesh.blockedPeers().sorted()))
             default:
-                return Data(#"{"error":"unknown command; known: status, trust, history"}"#.utf8)
+                return Data(#"{"error":"unknown command; known: status, trust, history, block"}"#.utf8)
             }
         } catch {
             return (try? encoder.encode(["error": "\(error)"])) ?? Data()
@@ -288,6 +292,15 @@ public final class NodeRuntime: @unchecked Sendable {
                 log.warning("update refused", metadata: ["origin": "\(key.shortDescription)", "reason": "\(error)"])
             }
         }
+        // Updates the mesh refused at receipt are recorded too, unless a usable one is held.
+        let candidates = Set(peers.map(\.id))
+        for (name, refusal) in mesh.counters().payloadRefusals where refusal.round >= oldest {
+            guard let i = topology.nodes.firstIndex(where: { $0.name == name }), !candidates.contains(memberKeys[i].description) else { continue }
+            let parts = refusal.reason.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let reason = UpdateRefusal.Reason(rawValue: parts[0]) ?? .unreadable
+            refusals.append(TrustExclusion(candidate: memberKeys[i].description, reason: ExclusionReason(reason),
+                                           detail: parts.count > 1 ? parts[1] : refusal.reason))
+        }
         // Topology order keeps rows comparable between rounds.
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
@@ -313,8 +326,20 @@ public final class NodeRuntime: @unchecked Sendable {
             neighbours: topology.neighbours(of: index).map { topology.nodes[$0].name })
         config.heartbeatMilliseconds = settings.heartbeatMilliseconds
         config.livenessIntervals = settings.liveness
+        config.maxPayloadBytes = settings.maxPayloadBytes
         config.ttl = UInt8(min(255, settings.ttl))
         config.curve = settings.curve
+        // An update that is no adapter of this node's published slot and base is refused
+        // at receipt: never stored, never relayed, counted and kept with its reason.
+        let expected = try nodeModel.expectation()
+        config.payloadValidator = { buffer in
+            do {
+                _ = try UpdatePayload.decode(buffer, expecting: expected)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
         do {
             return try GossipNode(config: config, context: context, observer: meshObserver)
         } catch {
@@ -345,7 +370,7 @@ extension Duration {
 
 extension ExclusionReason {
     /// The exclusion a refused update payload is recorded as.
-    init(_ reason: PayloadRefusal.Reason) {
+    init(_ reason: UpdateRefusal.Reason) {
         switch reason {
         case .unreadable: self = .unreadablePayload
         case .otherAdapter: self = .otherAdapter

@@ -47,6 +47,8 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var heartbeatMilliseconds: Int = 500
     /// Missed heartbeats before a peer is considered gone.
     public var liveness: Int = 6
+    /// Largest update payload a node sends or accepts, in bytes.
+    public var maxPayloadBytes: Int = 64 << 20
     /// Whether links are CURVE-encrypted.
     public var curve: Bool = true
     /// Text every node derives prediction-trust reference batches from (relative to the

@@ -42,6 +42,9 @@ public enum TopologyParser {
     /// Parses `text` (the contents of the file at `path`); returns the topology when it
     /// could be built and every problem found, sorted by line.
     public static func parse(text: String, path: String) -> (Topology?, [TopologyDiagnostic]) {
+        if let line = tableHeaderWithoutAName(text) {
+            return (nil, [.init(file: path, line: line, message: "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote")])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -54,6 +57,36 @@ public enum TopologyParser {
         let topology = reader.topology(table, directory: (path as NSString).deletingLastPathComponent)
         let sorted = reader.diagnostics.sorted { ($0.line ?? 0, $0.message) < ($1.line ?? 0, $1.message) }
         return (topology, sorted)
+    }
+
+    /// The first line (1-based) holding a table header whose name starts with a character
+    /// no key can start with (`[!]`, `[é]`, a `[` ending its line). toml++, under TOMLKit,
+    /// stops the process on an assertion there instead of reporting an error, so such a
+    /// header is refused before the text reaches it. Lines inside multi-line strings are
+    /// skipped.
+    static func tableHeaderWithoutAName(_ text: String) -> Int? {
+        var inMultilineString = false
+        // Scalars, not characters: "[" and a combining mark are one character, "\r\n" too.
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, scalars) in lines.enumerated() {
+            let line = String(String.UnicodeScalarView(scalars))
+            let quotes = line.components(separatedBy: "\"\"\"").count - 1 + line.components(separatedBy: "'''").count - 1
+            defer { if quotes % 2 == 1 { inMultilineString.toggle() } }
+            if inMultilineString { continue }
+            var rest = scalars.drop { $0 == " " || $0 == "\t" }
+            guard rest.first == "[" else { continue }
+            rest = rest.dropFirst()
+            if rest.first == "[" { rest = rest.dropFirst() }
+            rest = rest.drop { $0 == " " || $0 == "\t" }
+            guard let c = rest.first else {
+                // "[" then the end of the line: fatal unless it is the end of the text.
+                if i < lines.count - 1 { return i + 1 }
+                continue
+            }
+            let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"']".unicodeScalars.contains(c))
+            if !startsAName { return i + 1 }
+        }
+        return nil
     }
 }
 
@@ -160,7 +193,7 @@ private struct Reader {
     static let settingKeys: Set<String> = [
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
-        "staleness_rounds", "heartbeat_ms", "liveness", "curve", "reference", "seed",
+        "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics",
     ]
 
@@ -203,6 +236,14 @@ private struct Reader {
         if let v = int(t, "heartbeat_ms", p("heartbeat_ms"), min: 10) { s.heartbeatMilliseconds = v }
         // A peer is suspect after two quiet intervals, so gone needs at least two.
         if let v = int(t, "liveness", p("liveness"), min: 2) { s.liveness = v }
+        if let v = int(t, "max_payload_bytes", p("max_payload_bytes"), min: 4096) {
+            // ZMQ_MAXMSGSIZE is 64-bit, but a payload is held in memory whole: 4 GiB is plenty.
+            if v > 1 << 32 {
+                problem(p("max_payload_bytes"), "\(p("max_payload_bytes")) must be at most \(1 << 32), got \(v)")
+            } else {
+                s.maxPayloadBytes = v
+            }
+        }
         if let v = bool(t, "curve", p("curve")) { s.curve = v }
         if let v = string(t, "reference", p("reference")) { s.reference = v }
         if let v = int(t, "seed", p("seed"), min: 0) { s.seed = UInt64(v) }
