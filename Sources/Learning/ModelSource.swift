@@ -62,9 +62,7 @@ public enum ModelSource: Sendable, Equatable, CustomStringConvertible {
             config = .gpt2Small
         case .folder(let folder):
             do {
-                let checkpoint = try GPT2Checkpoint.load(from: folder)
-                config = checkpoint.config
-                tensors = checkpoint.parameters
+                (config, tensors) = try Checkpoint.load(from: folder)
             } catch {
                 throw SourceError("base model \(folder): \(error)")
             }
