@@ -123,6 +123,17 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// GPT-2 small (124M parameters), the Hugging Face `gpt2` checkpoint.
     public static let gpt2Small = ModelConfig(layers: 12, heads: 12, channels: 768, maxSequenceLength: 1024, vocabularySize: 50257)
 
+    /// A tiny Llama over bytes, for tests and demos: three blocks of width 48, four
+    /// query heads sharing two key/value heads, a SwiGLU MLP of 128, tied output.
+    public static let llamaTiny = ModelConfig.llama(layers: 3, heads: 4, kvHeads: 2, channels: 48, mlpWidth: 128,
+                                                    maxSequenceLength: 64, vocabularySize: 256)
+
+    /// The shape of Hugging Face's `HuggingFaceTB/SmolLM-135M`: 30 blocks of width 576,
+    /// 9 query heads over 3 key/value heads, MLP 1536, vocabulary 49,152, tied output,
+    /// rope_theta 10000, rms_norm_eps 1e-5, 2048 positions.
+    public static let smolLM135M = ModelConfig.llama(layers: 30, heads: 9, kvHeads: 3, channels: 576, mlpWidth: 1536,
+                                                     maxSequenceLength: 2048, vocabularySize: 49152)
+
     /// Checks that the shape is one a model can have; the message names the field.
     public func validate() throws(ModelConfigError) {
         func positive(_ value: Int, _ name: String) throws(ModelConfigError) {
@@ -256,4 +267,17 @@ extension ModelConfig {
 
     /// Number of base parameters (124,439,808 for GPT-2 small).
     public var parameterCount: Int { parameterShapes.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+}
+
+extension LoRAConfig {
+    /// These settings on a model of `config`. `LoRAConfig`'s default targets are GPT-2's
+    /// four projections, which a Llama block does not have; on a Llama they stand for
+    /// every projection of its block (all seven), as they do on GPT-2. Targets named
+    /// otherwise are kept, and a model refuses those its blocks lack.
+    public func resolvingTargets(for config: ModelConfig) -> LoRAConfig {
+        guard config.family == .llama, targets == Target.gpt2 else { return self }
+        var copy = self
+        copy.targets = config.defaultTargets
+        return copy
+    }
 }

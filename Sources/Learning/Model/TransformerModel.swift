@@ -141,6 +141,7 @@ public final class TransformerModel {
     public init(config: ModelConfig, slots: [AdapterSlotSpec], seed: UInt64, parameters tensors: [String: NamedTensor]? = nil) throws {
         do { try config.validate() } catch { preconditionFailure("invalid model config: \(error)") }
         precondition(Set(slots.map(\.name)).count == slots.count, "adapter slot names must be distinct")
+        let slots = slots.map { AdapterSlotSpec(name: $0.name, lora: $0.lora.resolvingTargets(for: config)) }
         self.config = config
         self.seed = seed
         parameterLayout = ParameterLayout(config: config)
@@ -190,7 +191,7 @@ public final class TransformerModel {
     /// A model with one LoRA slot named `default` that trains (the base frozen), or,
     /// with `lora` nil, no slot and the whole base training (pretraining).
     public convenience init(config: ModelConfig, lora: LoRAConfig?, seed: UInt64) {
-        // Cannot throw: no tensors are loaded and the default targets are GPT-2's.
+        // Cannot throw: no tensors are loaded and the default targets resolve to the model's own.
         try! self.init(config: config, lora: lora, seed: seed, parameters: nil)
     }
 

@@ -68,6 +68,6 @@ public enum ClusterPreparation {
             .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: t.defaults.seed)
             .train.sampler(batchSize: 8, seed: t.defaults.seed)
         try runTraining(trainer, sampler: &sampler, steps: baseSteps)
-        try GPT2Checkpoint(model: model).save(to: folder)
+        try Checkpoint.save(model, to: folder)
     }
 }
