@@ -7,6 +7,7 @@ PEFT LoRA on the same four projections (attn.c_attn, attn.c_proj, mlp.c_fc,
 mlp.c_proj), the same thread count and random token ids. Prints one JSON object.
 
     python3 tools/bench_torch_lora.py --threads 2
+    python3 tools/bench_torch_lora.py --threads 2 --family llama --rank 8   # SmolLM-135M, LoRA on q, k, v, o
 
 Needs torch, transformers and peft; used only for comparison, never by the build.
 """
@@ -18,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 
 def main() -> None:
@@ -33,11 +34,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--family", choices=["gpt2", "llama"], default="gpt2",
+                        help="llama: LlamaForCausalLM at the SmolLM-135M shape, LoRA on q, k, v, o")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(1)
+
+    if args.family == "llama":
+        # SmolLM-135M: 30 blocks, width 576, 9 heads over 3 kv heads, MLP 1536, tied.
+        args.layers, args.heads, args.width, args.vocab = 30, 9, 576, 49152
+        base = LlamaForCausalLM(LlamaConfig(
+            num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, hidden_size=576,
+            intermediate_size=1536, vocab_size=49152, max_position_embeddings=args.seq, rms_norm_eps=1e-5,
+            rope_theta=10000.0, tie_word_embeddings=True, attention_dropout=0.0,
+        ))
+        lora = LoraConfig(r=args.rank, lora_alpha=32, lora_dropout=0.1,
+                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+        run(args, base, lora)
+        return
 
     # No base dropout, as in Starling's model; LoRA dropout 0.1 as in the paper.
     config = GPT2Config(
@@ -50,6 +66,10 @@ def main() -> None:
         r=args.rank, lora_alpha=32, lora_dropout=0.1, fan_in_fan_out=True,
         target_modules=["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"],
     )
+    run(args, base, lora)
+
+
+def run(args, base, lora) -> None:
     model = get_peft_model(base, lora)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -75,7 +95,7 @@ def main() -> None:
     seconds = (time.perf_counter() - start) / args.steps
 
     print(json.dumps({
-        "framework": f"torch {torch.__version__}",
+        "framework": f"torch {torch.__version__}", "family": args.family,
         "layers": args.layers, "heads": args.heads, "width": args.width, "vocab": args.vocab,
         "seq": args.seq, "batch": args.batch, "rank": args.rank, "threads": args.threads, "steps": args.steps,
         "trainable_parameters": sum(p.numel() for p in trainable),
