@@ -233,3 +233,18 @@ import Testing
         #expect((record["max_abs_change_from_adapter"] as! NSNumber).doubleValue > 0.01)
     }
 }
+
+@Suite struct LlamaConfigValidationTests {
+    @Test func shapesARotaryModelCannotHaveAreRefusedByName() {
+        let odd = ModelConfig.llama(layers: 1, heads: 4, kvHeads: 2, channels: 20, mlpWidth: 8, maxSequenceLength: 8, vocabularySize: 8)
+        #expect(throws: ModelConfigError("rotary positions need an even head size (got 5)")) { try odd.validate() }
+        let groups = ModelConfig.llama(layers: 1, heads: 4, kvHeads: 3, channels: 24, mlpWidth: 8, maxSequenceLength: 8, vocabularySize: 8)
+        #expect(throws: ModelConfigError("heads 4 is not a multiple of kv heads 3")) { try groups.validate() }
+        let theta = ModelConfig.llama(layers: 1, heads: 4, kvHeads: 2, channels: 24, mlpWidth: 8, maxSequenceLength: 8, vocabularySize: 8, ropeTheta: 0)
+        #expect(throws: ModelConfigError("rope theta must be positive (got 0.0)")) { try theta.validate() }
+        var gpt2 = ModelConfig.tiny
+        gpt2.kvHeads = 1
+        #expect(throws: (any Error).self) { try gpt2.validate() }
+        #expect(throws: Never.self) { try ModelConfig.llamaTiny.validate() }
+    }
+}

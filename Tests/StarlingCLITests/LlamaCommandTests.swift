@@ -58,6 +58,24 @@ import Testing
         #expect(generate.out.count > "12 * ".count + 10)
     }
 
+    @Test func benchTrainAtTheSmolLMShape() throws {
+        let run = try runStarling([
+            "bench", "train", "--family", "llama", "--rank", "8", "--targets", "self_attn.q_proj,self_attn.k_proj,self_attn.v_proj,self_attn.o_proj",
+            "--seq", "4", "--batch", "1", "--steps", "1", "--warmup", "0", "--threads", "1", "--gemm-size", "64",
+        ], timeoutSeconds: 300)
+        #expect(run.status == 0, "\(run.err)")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any])
+        #expect(figures["family"] as? String == "llama")
+        #expect(figures["layers"] as? Int == 30 && figures["width"] as? Int == 576 && figures["kv_heads"] as? Int == 3)
+        // Rank 8 on q, k, v, o of 30 blocks: 8·((576+576) + 2·(576+192) + (576+576)) · 30, as peft counts it.
+        #expect(figures["trainable_parameters"] as? Int == 921_600)
+        #expect((figures["tokens_per_second"] as? Double).map { $0 > 0 } == true)
+
+        let wrong = try runStarling(["bench", "train", "--family", "llama", "--targets", "attn.c_attn", "--steps", "1"])
+        #expect(wrong.status != 0)
+        #expect(wrong.err.contains("attn.c_attn is not a projection of a llama block"))
+    }
+
     /// Four nodes in two groups (prose, arithmetic) on a Llama base of the
     /// random:llama-tiny shape that `starling pretrain` trained on all their text.
     @Test func fourNodesOnAPretrainedLlamaBaseTrustTheirOwnGroup() throws {
