@@ -76,6 +76,44 @@ import Testing
         #expect(wrong.err.contains("attn.c_attn is not a projection of a llama block"))
     }
 
+    @Test func anExperimentOnALlamaBase() throws {
+        let dir = try clusterFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/three.toml"
+        try """
+            name = "three"
+            sources = ["prose", "code"]
+            [defaults]
+            sequence_length = 16
+            round_timeout_ms = 20000
+            [[nodes]]
+            name = "ann"
+            endpoint = "tcp://127.0.0.1:7001"
+            mixture = [1, 0]
+            [[nodes]]
+            name = "ben"
+            endpoint = "tcp://127.0.0.1:7002"
+            mixture = [1, 0]
+            [[nodes]]
+            name = "cat"
+            endpoint = "tcp://127.0.0.1:7003"
+            mixture = [0, 1]
+            [edges]
+            shape = "full"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runStarling(
+            ["experiment", "--topology", file, "--out", dir + "/results", "--strategy", "validation", "--settings", "specific",
+             "--seeds", "1", "--rounds", "2", "--warmup-rounds", "1", "--local-steps", "2", "--batch", "2", "--bytes", "3000",
+             "--evaluation-bytes", "700", "--base-model", "random:llama-tiny"], timeoutSeconds: 180)
+        #expect(r.status == 0, "\(r.err)")
+        let csv = try String(contentsOfFile: dir + "/results/results.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(csv.count == 1 + 3)
+        for line in csv.dropFirst() {
+            let ppl = try #require(Double(line.split(separator: ",").last.map(String.init) ?? ""))
+            #expect(ppl > 1 && ppl < 256, "\(line)")
+        }
+    }
+
     /// Four nodes in two groups (prose, arithmetic) on a Llama base of the
     /// random:llama-tiny shape that `starling pretrain` trained on all their text.
     @Test func fourNodesOnAPretrainedLlamaBaseTrustTheirOwnGroup() throws {
