@@ -108,6 +108,27 @@ import Testing
         }
     }
 
+    @Test func oneBlockTrainsAloneWithTheGradientsOfTheWholeBase() throws {
+        let (full, _, _) = try Self.gradientModel(tied: false, lora: nil)
+        let (block, _, _) = try Self.gradientModel(tied: false, lora: nil)
+        try block.setTrainable([.baseBlocks([1])])
+        for model in [full, block] {
+            model.zeroGradients()
+            model.forward(inputs: Self.tokens, targets: Self.targets, batchSize: Self.B, sequenceLength: Self.T, training: false)
+            model.backward()
+        }
+        let range = block.parameterLayout.blocks[1].range
+        #expect(block.trainableParameterCount == range.count)
+        let own = Array(UnsafeBufferPointer(start: block.parameterGradients!.pointer + range.lowerBound, count: range.count))
+        let whole = Array(UnsafeBufferPointer(start: full.parameterGradients!.pointer + range.lowerBound, count: range.count))
+        #expect(own == whole)
+        #expect(own.contains { $0 != 0 })
+        // Nothing outside block 1 was written.
+        let all = block.parameterGradients!.array
+        #expect(all[..<range.lowerBound].allSatisfy { $0 == 0 } && all[range.upperBound...].allSatisfy { $0 == 0 })
+        #expect(block.parameterLayout.slots.filter { range.contains($0.offset) }.allSatisfy { $0.name.hasPrefix("model.layers.1.") })
+    }
+
     @Test func loraGradientsOnAllSevenProjectionsMatchFiniteDifferences() throws {
         let targets: [LoRAConfig.Target] = [.query, .key, .value, .output, .gate, .up, .down]
         let lora = LoRAConfig(rank: LlamaBlockGradientTests.rank, alpha: LlamaBlockGradientTests.scale * Float(LlamaBlockGradientTests.rank),
