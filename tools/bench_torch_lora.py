@@ -16,6 +16,7 @@ Two models:
 
     python3 tools/bench_torch_lora.py --impl plain --threads 2
     python3 tools/bench_torch_lora.py --impl hf --threads 2
+    python3 tools/bench_torch_lora.py --family llama --rank 8 --threads 2   # SmolLM-135M (HF + PEFT), LoRA on q, k, v, o
 
 Needs torch (and transformers and peft for `--impl hf`); used only for comparison,
 never by the build.
@@ -109,6 +110,22 @@ def hf_model(args):
     return model, lambda inputs: model(input_ids=inputs).logits
 
 
+def llama_model(args):
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # SmolLM-135M: 30 blocks, width 576, 9 heads over 3 kv heads, MLP 1536, tied.
+    args.layers, args.heads, args.width, args.vocab = 30, 9, 576, 49152
+    base = LlamaForCausalLM(LlamaConfig(
+        num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, hidden_size=576,
+        intermediate_size=1536, vocab_size=49152, max_position_embeddings=args.seq, rms_norm_eps=1e-5,
+        rope_theta=10000.0, tie_word_embeddings=True, attention_dropout=0.0,
+    ))
+    lora = LoraConfig(r=args.rank, lora_alpha=32, lora_dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    model = get_peft_model(base, lora)
+    return model, lambda inputs: model(input_ids=inputs).logits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=12)
@@ -123,13 +140,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--impl", choices=["plain", "hf"], default="plain")
     parser.add_argument("--compile", action="store_true", help="torch.compile the plain model")
+    parser.add_argument("--family", choices=["gpt2", "llama"], default="gpt2",
+                        help="llama: LlamaForCausalLM at the SmolLM-135M shape with PEFT LoRA on q, k, v, o")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(1)
 
-    if args.impl == "plain":
+    if args.family == "llama":
+        model, forward = llama_model(args)
+    elif args.impl == "plain":
         model = PlainLoRAGPT2(args.layers, args.heads, args.width, args.vocab, args.seq, args.rank, 32.0, 0.1)
         forward = torch.compile(model) if args.compile else model
     else:
@@ -159,7 +180,8 @@ def main() -> None:
 
     print(json.dumps({
         "framework": f"torch {torch.__version__}",
-        "impl": args.impl + (" compiled" if args.compile else ""),
+        "family": args.family,
+        "impl": "hf" if args.family == "llama" else args.impl + (" compiled" if args.compile else ""),
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "layers": args.layers, "heads": args.heads, "width": args.width, "vocab": args.vocab,
         "seq": args.seq, "batch": args.batch, "rank": args.rank, "threads": args.threads, "steps": args.steps,

@@ -1,5 +1,6 @@
 // ModelSource: where a base model comes from — a shape drawn at random from a seed
-// (`random:tiny`, `random:gpt2`) or a Hugging Face-layout folder — and TokenizerSource,
+// (`random:tiny`, `random:gpt2`, `random:llama-tiny`, `random:smollm-135m`) or a
+// Hugging Face-layout folder of either family — and TokenizerSource,
 // where its tokenizer comes from. Every command and every node loads through these.
 
 import Foundation
@@ -15,7 +16,8 @@ public enum ModelSource: Sendable, Equatable, CustomStringConvertible {
     /// A named shape with GPT-2's initialisation from the seed (every node holding the
     /// same source and seed holds the same base).
     case random(RandomShape)
-    /// A Hugging Face-layout folder (`model.safetensors` + `config.json`).
+    /// A Hugging Face-layout folder (`config.json` + `model.safetensors` or shards), GPT-2
+    /// or Llama/Qwen2 by the config's `model_type`.
     case folder(String)
 
     /// The shapes `random:NAME` knows.
@@ -24,6 +26,11 @@ public enum ModelSource: Sendable, Equatable, CustomStringConvertible {
         case tiny
         /// GPT-2 124M; its vocabulary of 50,257 holds any tokenizer used here.
         case gpt2
+        /// `ModelConfig.llamaTiny` (three Llama blocks, grouped-query attention) with the
+        /// tokenizer's vocabulary.
+        case llamaTiny = "llama-tiny"
+        /// The SmolLM-135M shape, `ModelConfig.smolLM135M`.
+        case smolLM135M = "smollm-135m"
     }
 
     /// Reads `random:NAME` or a folder path (relative paths against `baseDirectory`).
@@ -60,11 +67,15 @@ public enum ModelSource: Sendable, Equatable, CustomStringConvertible {
             config = tiny
         case .random(.gpt2):
             config = .gpt2Small
+        case .random(.llamaTiny):
+            var tiny = ModelConfig.llamaTiny
+            tiny.vocabularySize = vocabularySize
+            config = tiny
+        case .random(.smolLM135M):
+            config = .smolLM135M
         case .folder(let folder):
             do {
-                let checkpoint = try GPT2Checkpoint.load(from: folder)
-                config = checkpoint.config
-                tensors = checkpoint.parameters
+                (config, tensors) = try Checkpoint.load(from: folder)
             } catch {
                 throw SourceError("\(folder): \(error)")
             }

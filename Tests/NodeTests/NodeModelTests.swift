@@ -9,7 +9,7 @@ import Testing
         #expect {
             _ = try ModelSource(parsing: "random:huge", baseDirectory: "/")
         } throws: { error in
-            "\(error)" == "unknown random shape \"huge\" (known: tiny, gpt2)"
+            "\(error)" == "unknown random shape \"huge\" (known: tiny, gpt2, llama-tiny, smollm-135m)"
         }
     }
 

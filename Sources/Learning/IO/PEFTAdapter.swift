@@ -5,6 +5,9 @@
 //                                      base_model.model.transformer.h.N.attn.c_attn.lora_B.weight [out, r]
 //   folder/adapter_config.json         peft_type LORA, r, lora_alpha, lora_dropout, target_modules, ...
 //
+// A Llama-family adapter names its tensors base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight
+// and has fan_in_fan_out false; inside Starling both are canonical `h.N.<target>` names.
+//
 // Both files are written atomically (weights first, then the config).
 
 import Foundation
@@ -28,7 +31,7 @@ public enum PEFTAdapterError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidConfig(let path, let reason): return "\(path): not a usable LoRA adapter config: \(reason)"
         case .weights(let path, let error): return "\(path): \(error)"
-        case .unrecognizedTensor(let name): return "PEFT adapter: tensor \(name) is not a LoRA matrix of a GPT-2 projection"
+        case .unrecognizedTensor(let name): return "PEFT adapter: tensor \(name) is not a LoRA matrix of a GPT-2 or Llama projection"
         case .incompleteAdapter(let reason): return "PEFT adapter: \(reason)"
         case .wrongShape(let name, let shape, let reason): return "PEFT adapter: \(name) has shape \(shape): \(reason)"
         case .file(let error): return error.description
@@ -63,7 +66,8 @@ public struct PEFTAdapterConfig: Sendable, Equatable, Codable {
         alpha = lora.alpha
         dropout = lora.dropout
         targetModules = lora.targets.map(\.rawValue)
-        fanInFanOut = true
+        // GPT-2's Conv1D stores weights [in, out]; Llama's Linear [out, in].
+        fanInFanOut = lora.targets.allSatisfy(LoRAConfig.Target.gpt2.contains)
         taskType = "CAUSAL_LM"
         self.baseModel = baseModel
         bias = "none"
@@ -119,17 +123,27 @@ public enum PEFTAdapter {
     public static let configFileName = "adapter_config.json"
     /// The prefix PEFT gives every tensor of a `GPT2LMHeadModel` adapter.
     public static let namePrefix = "base_model.model.transformer."
+    /// The prefix PEFT gives every tensor of a `LlamaForCausalLM` or `Qwen2ForCausalLM`
+    /// adapter; its blocks are `layers.N`, not `h.N`.
+    public static let llamaNamePrefix = "base_model.model.model."
 
-    /// The PEFT name of a canonical `LoRAAdapter` tensor name:
-    /// `h.0.attn.c_attn.lora_A` → `base_model.model.transformer.h.0.attn.c_attn.lora_A.weight`.
-    public static func peftName(_ canonical: String) -> String { namePrefix + canonical + ".weight" }
+    /// The PEFT name of a canonical `LoRAAdapter` tensor name, in the naming of the
+    /// family its target belongs to:
+    /// `h.0.attn.c_attn.lora_A` → `base_model.model.transformer.h.0.attn.c_attn.lora_A.weight`,
+    /// `h.0.self_attn.q_proj.lora_A` → `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`.
+    public static func peftName(_ canonical: String) -> String {
+        guard let parsed = canonicalName(canonical), !LoRAConfig.Target.gpt2.contains(parsed.target) else {
+            return namePrefix + canonical + ".weight"
+        }
+        return llamaNamePrefix + "layers." + canonical.dropFirst("h.".count) + ".weight"
+    }
 
     /// The canonical name of a PEFT tensor name, with or without the `base_model.model.`
     /// and `transformer.` prefixes, the `.weight` suffix and the `default` adapter name;
     /// nil when it is no LoRA matrix.
     public static func canonicalName(_ name: String) -> (layer: Int, target: LoRAConfig.Target, isB: Bool)? {
         var rest = Substring(name)
-        for prefix in ["base_model.model.", "transformer."] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
+        for prefix in ["base_model.model.", "transformer.", "model."] where rest.hasPrefix(prefix) { rest = rest.dropFirst(prefix.count) }
         if rest.hasSuffix(".weight") { rest = rest.dropLast(".weight".count) }
         // An in-memory PEFT state dict names the adapter after the matrix: lora_A.<name>.
         for matrix in [".lora_A.", ".lora_B."] {
@@ -138,8 +152,8 @@ public enum PEFTAdapter {
         let isB: Bool
         if rest.hasSuffix(".lora_A") { isB = false } else if rest.hasSuffix(".lora_B") { isB = true } else { return nil }
         rest = rest.dropLast(".lora_A".count)
-        guard rest.hasPrefix("h.") else { return nil }
-        rest = rest.dropFirst(2)
+        // GPT-2 counts blocks as h.N, Llama as layers.N.
+        if rest.hasPrefix("h.") { rest = rest.dropFirst(2) } else if rest.hasPrefix("layers.") { rest = rest.dropFirst(7) } else { return nil }
         guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]), layer >= 0,
             String(layer) == rest[..<dot],
             let target = LoRAConfig.Target(rawValue: String(rest[rest.index(after: dot)...]))

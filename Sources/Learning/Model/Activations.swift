@@ -5,15 +5,16 @@
 /// size B and sequence length T needs.
 final class Activations {
     struct Block {
-        var ln1 = 0, ln1Mean = 0, ln1Rstd = 0  // (N,C), (N), (N)
-        var qkv = 0  // (N,3C)
+        var ln1 = 0, ln1Mean = 0, ln1Rstd = 0  // (N,C), (N), (N); Llama: no mean
+        var qkv = 0  // (N,3C) for GPT-2; Llama: q (N,C), then k and v (N,KC) each, q and k rotated
         var atty = 0  // (N,C) attention output before the projection
         var att = 0  // (B,NH,T,T) attention probabilities
         var attentionProjection = 0  // (N,C)
         var residual2 = 0  // (N,C)
         var ln2 = 0, ln2Mean = 0, ln2Rstd = 0  // (N,C), (N), (N)
-        var fch = 0  // (N,H) MLP hidden before GELU, H = MLP width
-        var fchGelu = 0  // (N,H)
+        var fch = 0  // (N,H) MLP hidden before GELU, H = MLP width; Llama: the gate
+        var fchGelu = 0  // (N,H); Llama: silu(gate) · up
+        var up = 0  // (N,H) Llama's up projection
         var fcProjection = 0  // (N,C)
         var residual3 = 0  // (N,C) block output
         /// LoRA h = xd · Aᵀ (N,r) of slot k on projection p at loraH[k][p], -1 where
@@ -32,8 +33,9 @@ final class Activations {
 
     // Backward scratch, one block's worth, reused layer after layer.
     let dStream: Int, dStream2: Int, dBranch: Int, dLN: Int, dAtty: Int  // (N,C) each
-    let dQKV: Int  // (N,3C)
+    let dQKV: Int  // (N,3C); Llama: dq (N,C), dk and dv (N,KC)
     let dFCH: Int  // (N,H)
+    let dUp: Int  // (N,H), Llama only
     let loraXD: Int  // (N,max(C,H)) dropped-out LoRA input
     let loraDH: Int  // (N,r) for the largest rank
 
@@ -41,6 +43,9 @@ final class Activations {
     init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int) {
         let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T, H = config.mlpWidth
         let projections = config.projections.count
+        let llama = config.family == .llama
+        // q, k and v side by side: 3C for GPT-2, C + 2·KC with grouped-query heads.
+        let QKV = C + 2 * config.kvChannels
         let maxRank = ranks.max() ?? 0
         var offset = 0
         func take(_ count: Int) -> Int {
@@ -52,18 +57,19 @@ final class Activations {
         for _ in 0..<config.layers {
             var block = Block()
             block.ln1 = take(N * C)
-            block.ln1Mean = take(N)
+            block.ln1Mean = llama ? 0 : take(N)
             block.ln1Rstd = take(N)
-            block.qkv = take(N * 3 * C)
+            block.qkv = take(N * QKV)
             block.atty = take(N * C)
             block.att = take(B * NH * T * T)
             block.attentionProjection = take(N * C)
             block.residual2 = take(N * C)
             block.ln2 = take(N * C)
-            block.ln2Mean = take(N)
+            block.ln2Mean = llama ? 0 : take(N)
             block.ln2Rstd = take(N)
             block.fch = take(N * H)
             block.fchGelu = take(N * H)
+            block.up = llama ? take(N * H) : 0
             block.fcProjection = take(N * C)
             block.residual3 = take(N * C)
             blocks.append(block)
@@ -75,7 +81,7 @@ final class Activations {
         }
         self.blocks = blocks
         lnf = take(N * C)
-        lnfMean = take(N)
+        lnfMean = llama ? 0 : take(N)
         lnfRstd = take(N)
         logits = take(N * V)
         logsumexp = take(N)
@@ -85,8 +91,9 @@ final class Activations {
         dBranch = take(N * C)
         dLN = take(N * C)
         dAtty = take(N * C)
-        dQKV = take(N * 3 * C)
+        dQKV = take(N * QKV)
         dFCH = take(N * H)
+        dUp = llama ? take(N * H) : 0
         loraXD = maxRank > 0 ? take(N * max(C, H)) : 0
         loraDH = maxRank > 0 ? take(N * maxRank) : 0
         self.B = B

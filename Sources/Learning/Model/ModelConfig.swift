@@ -56,6 +56,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// has 0..<L; a model built from a subset of another's blocks (an emulator) lists
     /// the ones it kept, so adapters name blocks alike on both.
     public var blocks: [Int]
+    /// Whether the output layer is the token embedding (GPT-2, SmolLM, Qwen2's small
+    /// models) or a separate `lm_head.weight` [V, C].
+    public var tiedEmbeddings: Bool = true
+    /// Whether q, k and v add a bias (Qwen2); Llama's projections have none.
+    public var qkvBias: Bool = false
 
     /// A GPT-2-family shape with `layers` blocks 0..<layers.
     public init(
@@ -75,8 +80,39 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         blocks = Array(0..<max(0, layers))
     }
 
+    /// A Llama-family shape with `layers` blocks 0..<layers: RMSNorm, rotary positions
+    /// with base `ropeTheta`, `kvHeads` key/value heads, a SwiGLU MLP of `mlpWidth`.
+    public static func llama(
+        layers: Int, heads: Int, kvHeads: Int, channels: Int, mlpWidth: Int, maxSequenceLength: Int, vocabularySize: Int,
+        ropeTheta: Float = 10000, normEpsilon: Float = 1e-5, tiedEmbeddings: Bool = true, qkvBias: Bool = false
+    ) -> ModelConfig {
+        var config = ModelConfig(layers: layers, heads: heads, channels: channels, maxSequenceLength: maxSequenceLength,
+                                 vocabularySize: vocabularySize, mlpWidth: mlpWidth, normEpsilon: normEpsilon)
+        config.family = .llama
+        config.norm = .rmsNorm
+        config.positions = .rotary(theta: ropeTheta)
+        config.kvHeads = kvHeads
+        config.tiedEmbeddings = tiedEmbeddings
+        config.qkvBias = qkvBias
+        return config
+    }
+
     /// Number of blocks L.
     public var layers: Int { blocks.count }
+
+    /// Channels of the key and value projections, kv heads · head size.
+    public var kvChannels: Int { kvHeads * headSize }
+
+    /// The rotary base, nil with learned positions.
+    public var ropeTheta: Float? {
+        if case .rotary(let theta) = positions { return theta }
+        return nil
+    }
+
+    /// The name prefix of block `l`'s parameters (`h.0.` or `model.layers.0.`).
+    public func blockPrefix(_ l: Int) -> String {
+        family == .gpt2 ? "h.\(l)." : "model.layers.\(l)."
+    }
 
     /// Channels per head, C / NH.
     public var headSize: Int { channels / heads }
@@ -86,6 +122,17 @@ public struct ModelConfig: Sendable, Equatable, Codable {
 
     /// GPT-2 small (124M parameters), the Hugging Face `gpt2` checkpoint.
     public static let gpt2Small = ModelConfig(layers: 12, heads: 12, channels: 768, maxSequenceLength: 1024, vocabularySize: 50257)
+
+    /// A tiny Llama over bytes, for tests and demos: three blocks of width 48, four
+    /// query heads sharing two key/value heads, a SwiGLU MLP of 128, tied output.
+    public static let llamaTiny = ModelConfig.llama(layers: 3, heads: 4, kvHeads: 2, channels: 48, mlpWidth: 128,
+                                                    maxSequenceLength: 64, vocabularySize: 256)
+
+    /// The shape of Hugging Face's `HuggingFaceTB/SmolLM-135M`: 30 blocks of width 576,
+    /// 9 query heads over 3 key/value heads, MLP 1536, vocabulary 49,152, tied output,
+    /// rope_theta 10000, rms_norm_eps 1e-5, 2048 positions.
+    public static let smolLM135M = ModelConfig.llama(layers: 30, heads: 9, kvHeads: 3, channels: 576, mlpWidth: 1536,
+                                                     maxSequenceLength: 2048, vocabularySize: 49152)
 
     /// Checks that the shape is one a model can have; the message names the field.
     public func validate() throws(ModelConfigError) {
@@ -107,7 +154,16 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         guard blocks.allSatisfy({ $0 >= 0 }), zip(blocks, blocks.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw ModelConfigError("block indices \(blocks) must be increasing and non-negative")
         }
-        guard family == .gpt2 else { throw ModelConfigError("the \(family.rawValue) family is not supported by this engine yet") }
+        switch family {
+        case .gpt2:
+            guard norm == .layerNorm, positions == .learned, kvHeads == heads, tiedEmbeddings, !qkvBias else {
+                throw ModelConfigError("a gpt2 model has LayerNorm, learned positions, kv heads = heads, a tied output layer and no q/k/v bias")
+            }
+        case .llama:
+            guard norm == .rmsNorm, let theta = ropeTheta else { throw ModelConfigError("a llama model has RMSNorm and rotary positions") }
+            guard theta > 0, theta.isFinite else { throw ModelConfigError("rope theta must be positive (got \(theta))") }
+            guard headSize % 2 == 0 else { throw ModelConfigError("rotary positions need an even head size (got \(headSize))") }
+        }
     }
 
     /// The same shape with only the blocks at `positions` (indices into `blocks`).
@@ -145,9 +201,9 @@ extension ModelConfig {
             ]
         case .llama:
             return [
-                Projection(target: .query, inFeatures: C, outFeatures: C, hasBias: false),
-                Projection(target: .key, inFeatures: C, outFeatures: kv, hasBias: false),
-                Projection(target: .value, inFeatures: C, outFeatures: kv, hasBias: false),
+                Projection(target: .query, inFeatures: C, outFeatures: C, hasBias: qkvBias),
+                Projection(target: .key, inFeatures: C, outFeatures: kv, hasBias: qkvBias),
+                Projection(target: .value, inFeatures: C, outFeatures: kv, hasBias: qkvBias),
                 Projection(target: .output, inFeatures: C, outFeatures: C, hasBias: false),
                 Projection(target: .gate, inFeatures: C, outFeatures: mlpWidth, hasBias: false),
                 Projection(target: .up, inFeatures: C, outFeatures: mlpWidth, hasBias: false),
@@ -165,24 +221,63 @@ extension ModelConfig {
     public var defaultTargets: [LoRAConfig.Target] { projections.map(\.target) }
 
     /// Every parameter name and shape, in checkpoint order, named as Hugging Face's
-    /// GPT-2 state dict (Conv1D weights stored [in, out]); block names count positions
-    /// in this model (`h.0` … `h.{L-1}`), as a checkpoint of it stores them.
+    /// state dict. GPT-2: Conv1D weights stored [in, out], blocks `h.0` … `h.{L-1}`.
+    /// Llama: `model.embed_tokens.weight` [V, C], Linear weights stored [out, in],
+    /// blocks `model.layers.0` …, `model.norm.weight`, and `lm_head.weight` [V, C] when
+    /// the output layer is not tied. Block names count positions in this model, as a
+    /// checkpoint of it stores them.
     public var parameterShapes: [(name: String, shape: [Int])] {
         let C = channels
-        var shapes: [(String, [Int])] = [("wte.weight", [vocabularySize, C]), ("wpe.weight", [maxSequenceLength, C])]
+        var shapes: [(String, [Int])] = []
+        switch family {
+        case .gpt2: shapes = [("wte.weight", [vocabularySize, C]), ("wpe.weight", [maxSequenceLength, C])]
+        case .llama: shapes = [("model.embed_tokens.weight", [vocabularySize, C])]
+        }
         for l in 0..<layers {
-            let p = "h.\(l)."
-            shapes += [(p + "ln_1.weight", [C]), (p + "ln_1.bias", [C])]
+            let p = blockPrefix(l)
+            let (norm1, norm2) = family == .gpt2 ? ("ln_1", "ln_2") : ("input_layernorm", "post_attention_layernorm")
+            // The second norm sits before the MLP's first projection.
+            let mlpStart = family == .gpt2 ? 2 : 4
             for (i, projection) in projections.enumerated() {
-                if i == 2 { shapes += [(p + "ln_2.weight", [C]), (p + "ln_2.bias", [C])] }
-                shapes.append((p + projection.target.rawValue + ".weight", [projection.inFeatures, projection.outFeatures]))
+                if i == 0 || i == mlpStart {
+                    let norm = i == 0 ? norm1 : norm2
+                    shapes.append((p + norm + ".weight", [C]))
+                    if family == .gpt2 { shapes.append((p + norm + ".bias", [C])) }
+                }
+                let weight = family == .gpt2 ? [projection.inFeatures, projection.outFeatures] : [projection.outFeatures, projection.inFeatures]
+                shapes.append((p + projection.target.rawValue + ".weight", weight))
                 if projection.hasBias { shapes.append((p + projection.target.rawValue + ".bias", [projection.outFeatures])) }
             }
         }
-        shapes += [("ln_f.weight", [C]), ("ln_f.bias", [C])]
+        switch family {
+        case .gpt2: shapes += [("ln_f.weight", [C]), ("ln_f.bias", [C])]
+        case .llama:
+            shapes.append(("model.norm.weight", [C]))
+            if !tiedEmbeddings { shapes.append(("lm_head.weight", [vocabularySize, C])) }
+        }
         return shapes
     }
 
+    /// Position of the first MLP projection in `projections` (GPT-2's c_fc, Llama's gate).
+    var mlpStart: Int { family == .gpt2 ? 2 : 4 }
+
+    /// Number of projections that read a block's normalised input (GPT-2's fused qkv,
+    /// Llama's q, k and v).
+    var inputProjections: Int { family == .gpt2 ? 1 : 3 }
+
     /// Number of base parameters (124,439,808 for GPT-2 small).
     public var parameterCount: Int { parameterShapes.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+}
+
+extension LoRAConfig {
+    /// These settings on a model of `config`. `LoRAConfig`'s default targets are GPT-2's
+    /// four projections, which a Llama block does not have; on a Llama they stand for
+    /// every projection of its block (all seven), as they do on GPT-2. Targets named
+    /// otherwise are kept, and a model refuses those its blocks lack.
+    public func resolvingTargets(for config: ModelConfig) -> LoRAConfig {
+        guard config.family == .llama, targets == Target.gpt2 else { return self }
+        var copy = self
+        copy.targets = config.defaultTargets
+        return copy
+    }
 }

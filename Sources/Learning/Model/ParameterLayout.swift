@@ -12,11 +12,14 @@ struct TensorSlot: Equatable {
 
 /// Offsets of every parameter in one flat allocation, named and shaped as
 /// `ModelConfig.parameterShapes` lists them. A gradient buffer uses the same offsets.
+/// An offset of -1 marks a tensor the family does not have (a norm bias, learned
+/// positions, a separate output layer).
 struct ParameterLayout {
     /// Offsets of one block's tensors.
     struct Block {
-        var ln1Weight = 0, ln1Bias = 0
-        var ln2Weight = 0, ln2Bias = 0
+        /// The norm before attention and the one before the MLP.
+        var ln1Weight = 0, ln1Bias = -1
+        var ln2Weight = 0, ln2Bias = -1
         /// Weight and bias offset of each projection, in `ModelConfig.projections` order
         /// (bias -1 when the projection has none).
         var weights: [Int] = []
@@ -27,7 +30,11 @@ struct ParameterLayout {
 
     let slots: [TensorSlot]
     let count: Int
+    /// Token embedding (V,C), learned positions (maxT,C) or -1, final norm weight and
+    /// bias (-1 for RMSNorm).
     let wte: Int, wpe: Int, lnfWeight: Int, lnfBias: Int
+    /// The output layer (V,C): `wte` when tied, else `lm_head.weight`.
+    let output: Int
     let blocks: [Block]
 
     init(config: ModelConfig) {
@@ -40,17 +47,20 @@ struct ParameterLayout {
             offsets[name] = offset
             offset += slot.count
         }
-        wte = offsets["wte.weight"]!
-        wpe = offsets["wpe.weight"]!
-        lnfWeight = offsets["ln_f.weight"]!
-        lnfBias = offsets["ln_f.bias"]!
+        let gpt2 = config.family == .gpt2
+        wte = offsets[gpt2 ? "wte.weight" : "model.embed_tokens.weight"]!
+        wpe = offsets["wpe.weight"] ?? -1
+        lnfWeight = offsets[gpt2 ? "ln_f.weight" : "model.norm.weight"]!
+        lnfBias = offsets["ln_f.bias"] ?? -1
+        output = offsets["lm_head.weight"] ?? wte
+        let (norm1, norm2) = gpt2 ? ("ln_1", "ln_2") : ("input_layernorm", "post_attention_layernorm")
         blocks = (0..<config.layers).map { l in
-            let p = "h.\(l)."
+            let p = config.blockPrefix(l)
             var block = Block()
-            block.ln1Weight = offsets[p + "ln_1.weight"]!
-            block.ln1Bias = offsets[p + "ln_1.bias"]!
-            block.ln2Weight = offsets[p + "ln_2.weight"]!
-            block.ln2Bias = offsets[p + "ln_2.bias"]!
+            block.ln1Weight = offsets[p + norm1 + ".weight"]!
+            block.ln1Bias = offsets[p + norm1 + ".bias"] ?? -1
+            block.ln2Weight = offsets[p + norm2 + ".weight"]!
+            block.ln2Bias = offsets[p + norm2 + ".bias"] ?? -1
             for projection in config.projections {
                 block.weights.append(offsets[p + projection.target.rawValue + ".weight"]!)
                 block.biases.append(offsets[p + projection.target.rawValue + ".bias"] ?? -1)

@@ -138,6 +138,10 @@ extension TransformerModel {
             mix(UInt32(truncatingIfNeeded: value))
         }
         mix(config.normEpsilon.bitPattern)
+        if config.family == .llama {
+            mix(config.ropeTheta!.bitPattern)
+            mix((config.tiedEmbeddings ? 1 : 0) | (config.qkvBias ? 2 : 0) | 4)
+        }
         let words = UnsafeRawPointer(parameters.pointer).assumingMemoryBound(to: UInt32.self)
         for i in 0..<parameters.count { mix(words[i]) }
         return String(hash, radix: 16).leftPadded(to: 16)

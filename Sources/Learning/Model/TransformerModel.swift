@@ -85,8 +85,9 @@ final class AdapterSlot {
     }
 }
 
-/// A transformer (GPT-2 family: LayerNorm, GELU, learned positions, output tied to
-/// `wte`) with any number of named LoRA slots.
+/// A transformer of either family (GPT-2: LayerNorm, GELU, learned positions, output
+/// tied to `wte`; Llama: RMSNorm, rotary grouped-query attention, SwiGLU, tied or
+/// separate output) with any number of named LoRA slots.
 ///
 /// ```swift
 /// let model = TransformerModel(config: .tiny, lora: LoRAConfig(rank: 4), seed: 1)
@@ -131,8 +132,8 @@ public final class TransformerModel {
     private var logitsHoldGradient = false
 
     /// Makes a model with GPT-2's initialisation drawn from `seed`: weights normal(0, 0.02),
-    /// the two residual projections (`c_proj`) normal(0, 0.02 / sqrt(2L)), biases 0,
-    /// LayerNorm weights 1 — or, with `parameters`, the base from those tensors (no
+    /// GPT-2's two residual projections (`c_proj`) normal(0, 0.02 / sqrt(2L)), biases 0,
+    /// norm weights 1 — or, with `parameters`, the base from those tensors (no
     /// random draw). Every slot's A is Kaiming-uniform as PEFT draws it (bound
     /// 1 / sqrt(in)), each B is zero, so the initial model equals the base.
     /// Nothing trains until `setTrainable` says what.
@@ -140,6 +141,7 @@ public final class TransformerModel {
     public init(config: ModelConfig, slots: [AdapterSlotSpec], seed: UInt64, parameters tensors: [String: NamedTensor]? = nil) throws {
         do { try config.validate() } catch { preconditionFailure("invalid model config: \(error)") }
         precondition(Set(slots.map(\.name)).count == slots.count, "adapter slot names must be distinct")
+        let slots = slots.map { AdapterSlotSpec(name: $0.name, lora: $0.lora.resolvingTargets(for: config)) }
         self.config = config
         self.seed = seed
         parameterLayout = ParameterLayout(config: config)
@@ -173,12 +175,14 @@ public final class TransformerModel {
             let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
             for slot in parameterLayout.slots {
                 let values = UnsafeMutableBufferPointer(start: parameters[slot.offset], count: slot.count)
-                if slot.name.hasSuffix("ln_1.weight") || slot.name.hasSuffix("ln_2.weight") || slot.name == "ln_f.weight" {
+                if slot.shape.count == 1 && slot.name.hasSuffix(".weight") {  // every norm weight
                     values.update(repeating: 1)
                 } else if slot.name.hasSuffix(".bias") {
                     values.update(repeating: 0)
                 } else {
-                    random.fillNormal(values, std: slot.name.hasSuffix("c_proj.weight") ? residualStd : 0.02)
+                    // GPT-2 scales its residual projections; Hugging Face's Llama draws every weight alike.
+                    let scaled = config.family == .gpt2 && slot.name.hasSuffix("c_proj.weight")
+                    random.fillNormal(values, std: scaled ? residualStd : 0.02)
                 }
             }
         }
@@ -187,7 +191,7 @@ public final class TransformerModel {
     /// A model with one LoRA slot named `default` that trains (the base frozen), or,
     /// with `lora` nil, no slot and the whole base training (pretraining).
     public convenience init(config: ModelConfig, lora: LoRAConfig?, seed: UInt64) {
-        // Cannot throw: no tensors are loaded and the default targets are GPT-2's.
+        // Cannot throw: no tensors are loaded and the default targets resolve to the model's own.
         try! self.init(config: config, lora: lora, seed: seed, parameters: nil)
     }
 
@@ -294,7 +298,7 @@ public final class TransformerModel {
     /// `backward()` and the logits for `withLogits`.
     @discardableResult
     public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int, training: Bool) -> Float? {
-        let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T
+        let C = config.channels, V = config.vocabularySize, N = B * T
         precondition(B > 0 && T > 0 && T <= config.maxSequenceLength, "sequence length \(T) outside 1...\(config.maxSequenceLength)")
         precondition(inputs.count == N, "inputs hold \(inputs.count) ids, expected B·T = \(N)")
         precondition(inputs.allSatisfy { $0 >= 0 && Int($0) < V }, "an input id is outside the vocabulary 0..<\(V)")
@@ -308,33 +312,31 @@ public final class TransformerModel {
         logitsHoldGradient = false
         if training { dropoutPosition &+= 1 }
         lastForwardTrained = training
-        let p = parameters, layout = parameterLayout, eps = config.normEpsilon
-        let H = config.mlpWidth
+        let p = parameters, layout = parameterLayout
 
         inputs.withUnsafeBufferPointer { tokens in
-            encoderForward(out: acts[acts.encoded], tokens: tokens.baseAddress!, wte: p[layout.wte], wpe: p[layout.wpe], B: B, T: T, C: C)
+            if layout.wpe >= 0 {
+                encoderForward(out: acts[acts.encoded], tokens: tokens.baseAddress!, wte: p[layout.wte], wpe: p[layout.wpe], B: B, T: T, C: C)
+            } else {
+                embeddingForward(out: acts[acts.encoded], tokens: tokens.baseAddress!, wte: p[layout.wte], N: N, C: C)
+            }
         }
         var residual = acts[acts.encoded]
         for l in 0..<config.layers {
             let w = layout.blocks[l], a = acts.blocks[l]
-            layerNormForward(out: acts[a.ln1], mean: acts[a.ln1Mean], rstd: acts[a.ln1Rstd], inp: residual,
-                             weight: p[w.ln1Weight], bias: p[w.ln1Bias], N: N, C: C, epsilon: eps)
-            projectionForward(layer: l, projection: 0, out: acts[a.qkv], inp: acts[a.ln1], acts: acts, IC: C, OC: 3 * C)
-            attentionForward(out: acts[a.atty], att: acts[a.att], qkv: acts[a.qkv], B: B, T: T, C: C, NH: NH)
-            projectionForward(layer: l, projection: 1, out: acts[a.attentionProjection], inp: acts[a.atty], acts: acts, IC: C, OC: C)
+            normForward(out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, inp: residual, weight: w.ln1Weight, bias: w.ln1Bias, acts: acts)
+            attentionForward(layer: l, acts: acts)
             residualForward(out: acts[a.residual2], a: residual, b: acts[a.attentionProjection], N: N * C)
-            layerNormForward(out: acts[a.ln2], mean: acts[a.ln2Mean], rstd: acts[a.ln2Rstd], inp: acts[a.residual2],
-                             weight: p[w.ln2Weight], bias: p[w.ln2Bias], N: N, C: C, epsilon: eps)
-            projectionForward(layer: l, projection: 2, out: acts[a.fch], inp: acts[a.ln2], acts: acts, IC: C, OC: H)
-            geluForward(out: acts[a.fchGelu], inp: acts[a.fch], N: N * H)
-            projectionForward(layer: l, projection: 3, out: acts[a.fcProjection], inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+            normForward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: acts[a.residual2], weight: w.ln2Weight, bias: w.ln2Bias, acts: acts)
+            mlpForward(layer: l, acts: acts)
             residualForward(out: acts[a.residual3], a: acts[a.residual2], b: acts[a.fcProjection], N: N * C)
             residual = acts[a.residual3]
         }
-        layerNormForward(out: acts[acts.lnf], mean: acts[acts.lnfMean], rstd: acts[acts.lnfRstd], inp: residual,
-                         weight: p[layout.lnfWeight], bias: p[layout.lnfBias], N: N, C: C, epsilon: eps)
-        // logits (N,V) = lnf (N,C) · wteᵀ (C,V): the output layer is tied to the embedding.
-        sgemm(transposeA: false, transposeB: true, m: N, n: V, k: C, a: acts[acts.lnf], lda: C, b: p[layout.wte], ldb: C,
+        normForward(out: acts.lnf, mean: acts.lnfMean, rstd: acts.lnfRstd, inp: residual, weight: layout.lnfWeight, bias: layout.lnfBias,
+                    acts: acts)
+        // logits (N,V) = lnf (N,C) · outputᵀ (C,V): the output layer is the embedding when
+        // tied, else lm_head, both stored (V,C).
+        sgemm(transposeA: false, transposeB: true, m: N, n: V, k: C, a: acts[acts.lnf], lda: C, b: p[layout.output], ldb: C,
               beta: 0, c: acts[acts.logits], ldc: V)
 
         guard let targets else {
@@ -359,6 +361,121 @@ public final class TransformerModel {
         return body(UnsafeBufferPointer(start: acts[acts.logits], count: acts.B * acts.T * config.vocabularySize))
     }
 
+    // MARK: - The block body, by family
+
+    /// The norm at activation offset `out` of `inp`: LayerNorm (keeping mean and rstd)
+    /// or RMSNorm (keeping rstd), with the parameters at `weight` and `bias`.
+    private func normForward(
+        out: Int, mean: Int, rstd: Int, inp: UnsafeMutablePointer<Float>, weight: Int, bias: Int, acts: Activations
+    ) {
+        let N = acts.B * acts.T, C = config.channels, p = parameters
+        switch config.norm {
+        case .layerNorm:
+            layerNormForward(out: acts[out], mean: acts[mean], rstd: acts[rstd], inp: inp, weight: p[weight], bias: p[bias],
+                             N: N, C: C, epsilon: config.normEpsilon)
+        case .rmsNorm:
+            rmsNormForward(out: acts[out], rstd: acts[rstd], inp: inp, weight: p[weight], N: N, C: C, epsilon: config.normEpsilon)
+        }
+    }
+
+    /// dinp (N,C) += the gradient through the norm of dout; weight (and bias) gradients
+    /// into `g` when the norm trains.
+    private func normBackward(
+        dinp: UnsafeMutablePointer<Float>, g: FloatBuffer?, dout: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
+        mean: Int, rstd: Int, weight: Int, bias: Int, acts: Activations
+    ) {
+        let N = acts.B * acts.T, C = config.channels, p = parameters
+        switch config.norm {
+        case .layerNorm:
+            layerNormBackward(dinp: dinp, dweight: g?[weight], dbias: g?[bias], dout: dout, inp: inp, weight: p[weight],
+                              mean: acts[mean], rstd: acts[rstd], N: N, C: C)
+        case .rmsNorm:
+            rmsNormBackward(dinp: dinp, dweight: g?[weight], dout: dout, inp: inp, weight: p[weight], rstd: acts[rstd], N: N, C: C)
+        }
+    }
+
+    /// Block `layer`'s attention, from ln1 to attentionProjection: GPT-2's fused qkv, or
+    /// Llama's q, k, v with rotary positions and grouped-query heads.
+    private func attentionForward(layer l: Int, acts: Activations) {
+        let a = acts.blocks[l], C = config.channels, NH = config.heads, B = acts.B, T = acts.T
+        switch config.family {
+        case .gpt2:
+            projectionForward(layer: l, projection: 0, out: acts[a.qkv], inp: acts[a.ln1], acts: acts, IC: C, OC: 3 * C)
+            Learning.attentionForward(out: acts[a.atty], att: acts[a.att], qkv: acts[a.qkv], B: B, T: T, C: C, NH: NH)
+        case .llama:
+            let KC = config.kvChannels, NKV = config.kvHeads, hs = config.headSize, theta = Double(config.ropeTheta!)
+            let q = acts[a.qkv], k = q + B * T * C, v = k + B * T * KC
+            projectionForward(layer: l, projection: 0, out: q, inp: acts[a.ln1], acts: acts, IC: C, OC: C)
+            projectionForward(layer: l, projection: 1, out: k, inp: acts[a.ln1], acts: acts, IC: C, OC: KC)
+            projectionForward(layer: l, projection: 2, out: v, inp: acts[a.ln1], acts: acts, IC: C, OC: KC)
+            rotaryForward(out: q, inp: q, B: B, T: T, NH: NH, hs: hs, theta: theta)
+            rotaryForward(out: k, inp: k, B: B, T: T, NH: NKV, hs: hs, theta: theta)
+            groupedQueryAttentionForward(out: acts[a.atty], att: acts[a.att], q: q, k: k, v: v, B: B, T: T, NH: NH, NKV: NKV, hs: hs)
+        }
+        let o = config.inputProjections
+        projectionForward(layer: l, projection: o, out: acts[a.attentionProjection], inp: acts[a.atty], acts: acts, IC: C, OC: C)
+    }
+
+    /// Block `layer`'s MLP, from ln2 to fcProjection: GELU or SwiGLU.
+    private func mlpForward(layer l: Int, acts: Activations) {
+        let a = acts.blocks[l], C = config.channels, H = config.mlpWidth, N = acts.B * acts.T
+        switch config.family {
+        case .gpt2:
+            projectionForward(layer: l, projection: 2, out: acts[a.fch], inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            geluForward(out: acts[a.fchGelu], inp: acts[a.fch], N: N * H)
+            projectionForward(layer: l, projection: 3, out: acts[a.fcProjection], inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+        case .llama:
+            projectionForward(layer: l, projection: 4, out: acts[a.fch], inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            projectionForward(layer: l, projection: 5, out: acts[a.up], inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            swiGLUForward(out: acts[a.fchGelu], gate: acts[a.fch], up: acts[a.up], N: N * H)
+            projectionForward(layer: l, projection: 6, out: acts[a.fcProjection], inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+        }
+    }
+
+    /// Backward of `mlpForward`: dLN (N,C) = the gradient of ln2, given dout (N,C).
+    private func mlpBackward(layer l: Int, dout: UnsafeMutablePointer<Float>, acts: Activations) {
+        let a = acts.blocks[l], C = config.channels, H = config.mlpWidth, N = acts.B * acts.T
+        let dLN = acts[acts.dLN], dFCH = acts[acts.dFCH]
+        switch config.family {
+        case .gpt2:
+            projectionBackward(layer: l, projection: 3, dinp: dFCH, dout: dout, inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+            geluBackward(dinp: dFCH, inp: acts[a.fch], dout: dFCH, N: N * H)
+            projectionBackward(layer: l, projection: 2, dinp: dLN, dout: dFCH, inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+        case .llama:
+            let dUp = acts[acts.dUp]
+            projectionBackward(layer: l, projection: 6, dinp: dFCH, dout: dout, inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
+            // dFCH turns from the gradient of silu(gate) · up into that of the gate, in place.
+            swiGLUBackward(dgate: dFCH, dup: dUp, dout: dFCH, gate: acts[a.fch], up: acts[a.up], N: N * H)
+            projectionBackward(layer: l, projection: 4, dinp: dLN, dout: dFCH, inp: acts[a.ln2], acts: acts, IC: C, OC: H)
+            projectionBackward(layer: l, projection: 5, dinp: dLN, dout: dUp, inp: acts[a.ln2], acts: acts, IC: C, OC: H, accumulate: true)
+        }
+    }
+
+    /// Backward of `attentionForward`: dLN (N,C) = the gradient of ln1 when
+    /// `needsInputGradient`, given dout (N,C) of the attention projection.
+    private func attentionBackward(layer l: Int, dout: UnsafeMutablePointer<Float>, needsInputGradient: Bool, acts: Activations) {
+        let a = acts.blocks[l], C = config.channels, NH = config.heads, B = acts.B, T = acts.T
+        let dLN = needsInputGradient ? acts[acts.dLN] : nil, dAtty = acts[acts.dAtty], dQKV = acts[acts.dQKV]
+        let o = config.inputProjections
+        projectionBackward(layer: l, projection: o, dinp: dAtty, dout: dout, inp: acts[a.atty], acts: acts, IC: C, OC: C)
+        switch config.family {
+        case .gpt2:
+            Learning.attentionBackward(dqkv: dQKV, dout: dAtty, qkv: acts[a.qkv], att: acts[a.att], B: B, T: T, C: C, NH: NH)
+            projectionBackward(layer: l, projection: 0, dinp: dLN, dout: dQKV, inp: acts[a.ln1], acts: acts, IC: C, OC: 3 * C)
+        case .llama:
+            let KC = config.kvChannels, NKV = config.kvHeads, hs = config.headSize, theta = Double(config.ropeTheta!), N = B * T
+            let q = acts[a.qkv], k = q + N * C, v = k + N * KC
+            let dq = dQKV, dk = dq + N * C, dv = dk + N * KC
+            groupedQueryAttentionBackward(dq: dq, dk: dk, dv: dv, dout: dAtty, q: q, k: k, v: v, att: acts[a.att],
+                                          B: B, T: T, NH: NH, NKV: NKV, hs: hs)
+            rotaryBackward(dinp: dq, dout: dq, B: B, T: T, NH: NH, hs: hs, theta: theta)
+            rotaryBackward(dinp: dk, dout: dk, B: B, T: T, NH: NKV, hs: hs, theta: theta)
+            projectionBackward(layer: l, projection: 0, dinp: dLN, dout: dq, inp: acts[a.ln1], acts: acts, IC: C, OC: C)
+            projectionBackward(layer: l, projection: 1, dinp: dLN, dout: dk, inp: acts[a.ln1], acts: acts, IC: C, OC: KC, accumulate: true)
+            projectionBackward(layer: l, projection: 2, dinp: dLN, dout: dv, inp: acts[a.ln1], acts: acts, IC: C, OC: KC, accumulate: true)
+        }
+    }
+
     /// out = inp · W + b, plus the branch of every active slot on that projection.
     private func projectionForward(
         layer: Int, projection: Int, out: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
@@ -366,8 +483,11 @@ public final class TransformerModel {
     ) {
         let N = acts.B * acts.T, w = parameterLayout.blocks[layer]
         let bias = w.biases[projection]
-        matmulForward(out: out, inp: inp, weight: parameters[w.weights[projection]], bias: bias >= 0 ? parameters[bias] : nil,
-                      N: N, IC: IC, OC: OC)
+        let weight = parameters[w.weights[projection]], b = bias >= 0 ? parameters[bias] : nil
+        switch config.family {
+        case .gpt2: matmulForward(out: out, inp: inp, weight: weight, bias: b, N: N, IC: IC, OC: OC)
+        case .llama: linearForward(out: out, inp: inp, weight: weight, bias: b, N: N, IC: IC, OC: OC)
+        }
         for (k, slot) in slots.enumerated() where activeSlots.contains(slot.name) {
             guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
             loraForward(out: out, h: acts[acts.loraH(slot: k, layer: layer, projection: projection)], xd: acts[acts.loraXD],
@@ -404,7 +524,7 @@ public final class TransformerModel {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
         precondition(!logitsHoldGradient, "backward twice after one forward")
         precondition(!trainableGroups.isEmpty, "backward with nothing to train")
-        let C = config.channels, V = config.vocabularySize, NH = config.heads, H = config.mlpWidth
+        let C = config.channels, V = config.vocabularySize
         let B = acts.B, T = acts.T, N = B * T
         let p = parameters, layout = parameterLayout
         let dloss = targetCount > 0 ? lossScale / Float(targetCount) : 0
@@ -413,28 +533,28 @@ public final class TransformerModel {
 
         // Output layer, in place over the logits as llm.c does (a second (N,V) buffer
         // would cost 200 MB at GPT-2's vocabulary, and chunking it slows the products):
-        // dlogits = dloss · (softmax - onehot); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf.
+        // dlogits = dloss · (softmax - onehot); dlnf = dlogits · W; dW += dlogitsᵀ · lnf,
+        // W the embedding when tied, else lm_head.
         let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
         targets.withUnsafeBufferPointer { t in
             crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
                                  targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
         }
         logitsHoldGradient = true
-        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.wte], ldb: C,
+        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,
               beta: 0, c: dLNF, ldc: C)
         if let g = gEmbed {
             sgemm(transposeA: true, transposeB: false, m: V, n: C, k: N, a: dLogits, lda: V, b: acts[acts.lnf], ldb: C,
-                  beta: 1, c: g[layout.wte], ldc: C)
+                  beta: 1, c: g[layout.output], ldc: C)
         }
         let lastResidual = acts[acts.blocks[config.layers - 1].residual3]
         // dStream holds the gradient of the current block's output.
         let dResidual = acts[acts.dStream], dResidual2 = acts[acts.dStream2]
         dResidual.update(repeating: 0, count: N * C)
-        layerNormBackward(dinp: dResidual, dweight: gEmbed?[layout.lnfWeight], dbias: gEmbed?[layout.lnfBias], dout: dLNF,
-                          inp: lastResidual, weight: p[layout.lnfWeight], mean: acts[acts.lnfMean], rstd: acts[acts.lnfRstd], N: N, C: C)
+        normBackward(dinp: dResidual, g: gEmbed, dout: dLNF, inp: lastResidual, mean: acts.lnfMean, rstd: acts.lnfRstd,
+                     weight: layout.lnfWeight, bias: layout.lnfBias, acts: acts)
 
-        let dBranch = acts[acts.dBranch], dLN = acts[acts.dLN], dAtty = acts[acts.dAtty]
-        let dQKV = acts[acts.dQKV], dFCH = acts[acts.dFCH]
+        let dBranch = acts[acts.dBranch], dLN = acts[acts.dLN]
         for l in stride(from: config.layers - 1, through: max(0, lowest), by: -1) {
             let w = layout.blocks[l], a = acts.blocks[l]
             let g = baseTrains[l] ? parameterGradients : nil
@@ -446,29 +566,28 @@ public final class TransformerModel {
             dResidual2.update(repeating: 0, count: N * C)
             dBranch.update(repeating: 0, count: N * C)
             residualBackward(da: dResidual2, db: dBranch, dout: dResidual, N: N * C)
-            projectionBackward(layer: l, projection: 3, dinp: dFCH, dout: dBranch, inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
-            geluBackward(dinp: dFCH, inp: acts[a.fch], dout: dFCH, N: N * H)
-            projectionBackward(layer: l, projection: 2, dinp: dLN, dout: dFCH, inp: acts[a.ln2], acts: acts, IC: C, OC: H)
-            layerNormBackward(dinp: dResidual2, dweight: g?[w.ln2Weight], dbias: g?[w.ln2Bias], dout: dLN,
-                              inp: acts[a.residual2], weight: p[w.ln2Weight], mean: acts[a.ln2Mean], rstd: acts[a.ln2Rstd], N: N, C: C)
+            mlpBackward(layer: l, dout: dBranch, acts: acts)
+            normBackward(dinp: dResidual2, g: g, dout: dLN, inp: acts[a.residual2], mean: a.ln2Mean, rstd: a.ln2Rstd,
+                         weight: w.ln2Weight, bias: w.ln2Bias, acts: acts)
 
             // residual2 = residual + attentionProjection
             dResidual.update(repeating: 0, count: N * C)
             dBranch.update(repeating: 0, count: N * C)
             residualBackward(da: dResidual, db: dBranch, dout: dResidual2, N: N * C)
-            projectionBackward(layer: l, projection: 1, dinp: dAtty, dout: dBranch, inp: acts[a.atty], acts: acts, IC: C, OC: C)
-            attentionBackward(dqkv: dQKV, dout: dAtty, qkv: acts[a.qkv], att: acts[a.att], B: B, T: T, C: C, NH: NH)
-            projectionBackward(layer: l, projection: 0, dinp: needsInputGradient ? dLN : nil, dout: dQKV, inp: acts[a.ln1],
-                               acts: acts, IC: C, OC: 3 * C)
+            attentionBackward(layer: l, dout: dBranch, needsInputGradient: needsInputGradient, acts: acts)
             if needsInputGradient {
-                layerNormBackward(dinp: dResidual, dweight: g?[w.ln1Weight], dbias: g?[w.ln1Bias], dout: dLN,
-                                  inp: residual, weight: p[w.ln1Weight], mean: acts[a.ln1Mean], rstd: acts[a.ln1Rstd], N: N, C: C)
+                normBackward(dinp: dResidual, g: g, dout: dLN, inp: residual, mean: a.ln1Mean, rstd: a.ln1Rstd,
+                             weight: w.ln1Weight, bias: w.ln1Bias, acts: acts)
             }
             // dResidual now holds the gradient of this block's input: the next block down's output.
         }
         if let g = gEmbed {
             inputs.withUnsafeBufferPointer { tokens in
-                encoderBackward(dwte: g[layout.wte], dwpe: g[layout.wpe], dout: dResidual, tokens: tokens.baseAddress!, B: B, T: T, C: C)
+                if layout.wpe >= 0 {
+                    encoderBackward(dwte: g[layout.wte], dwpe: g[layout.wpe], dout: dResidual, tokens: tokens.baseAddress!, B: B, T: T, C: C)
+                } else {
+                    embeddingBackward(dwte: g[layout.wte], dout: dResidual, tokens: tokens.baseAddress!, N: N, C: C)
+                }
             }
         }
     }
@@ -478,13 +597,20 @@ public final class TransformerModel {
     /// gradients for the slots that train.
     private func projectionBackward(
         layer: Int, projection: Int, dinp: UnsafeMutablePointer<Float>?, dout: UnsafeMutablePointer<Float>,
-        inp: UnsafeMutablePointer<Float>, acts: Activations, IC: Int, OC: Int
+        inp: UnsafeMutablePointer<Float>, acts: Activations, IC: Int, OC: Int, accumulate: Bool = false
     ) {
         let N = acts.B * acts.T, w = parameterLayout.blocks[layer]
         let g = baseTrains[layer] ? parameterGradients : nil
         let bias = w.biases[projection]
-        matmulBackward(dinp: dinp, dweight: g?[w.weights[projection]], dbias: bias >= 0 ? g?[bias] : nil, dout: dout, inp: inp,
-                       weight: parameters[w.weights[projection]], N: N, IC: IC, OC: OC)
+        let dweight = g?[w.weights[projection]], dbias = bias >= 0 ? g?[bias] : nil, weight = parameters[w.weights[projection]]
+        switch config.family {
+        case .gpt2:
+            precondition(!accumulate, "GPT-2's projections each read their own input")
+            matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, N: N, IC: IC, OC: OC)
+        case .llama:
+            linearBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, N: N, IC: IC, OC: OC,
+                           accumulate: accumulate)
+        }
         for (k, slot) in slots.enumerated() where activeSlots.contains(slot.name) {
             guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
             let grads = trains(slot) ? slot.gradients : nil
@@ -556,7 +682,7 @@ extension TransformerModel {
                 forward += product
                 guard l >= max(0, lowest) else { continue }
                 // Input gradient, except block 0's qkv when nothing below trains.
-                if !(p == 0 && l <= lowest && !baseTrains[l]) { backward += product }
+                if !(p < config.inputProjections && l <= lowest && !baseTrains[l]) { backward += product }
                 if baseTrains[l] { backward += product }
             }
         }
@@ -569,7 +695,7 @@ extension TransformerModel {
                 backward += 2 * N * r * o  // dh
                 if trains(slot) { backward += 2 * N * r * o + 2 * N * r * i }  // dB, dA
                 let projection = config.projections.firstIndex { $0.target == entry.target }!
-                if !(projection == 0 && entry.layer <= lowest && !baseTrains[entry.layer]) { backward += 2 * N * r * i }  // dx
+                if !(projection < config.inputProjections && entry.layer <= lowest && !baseTrains[entry.layer]) { backward += 2 * N * r * i }  // dx
             }
         }
         return forward + backward

@@ -9,7 +9,10 @@ import Learning
 public enum ClusterPreparation {
     /// Makes missing keys (only for nodes without a public_key in the topology), writes
     /// missing generated text, and with `fresh` forgets every node's progress.
-    public static func prepare(_ t: Topology, bytesPerNode: Int, fresh: Bool, note: (String) -> Void = { _ in }) throws {
+    /// A missing base is pretrained in `baseFamily`'s small shape.
+    public static func prepare(
+        _ t: Topology, bytesPerNode: Int, fresh: Bool, baseFamily: ModelConfig.Family = .gpt2, note: (String) -> Void = { _ in }
+    ) throws {
         for (i, node) in t.nodes.enumerated() {
             let state = StateDirectory(path: t.stateDirectory(of: i))
             try FileSystem.createDirectory(state.path)
@@ -44,34 +47,38 @@ public enum ClusterPreparation {
                 throw NodeError("base model \(folder) is missing; make one with `starling pretrain`")
             }
             note("pretraining the shared base model \(base) on an even mix of \(t.sources.joined(separator: ", "))")
-            try pretrainBase(t, to: folder, bytes: bytesPerNode * 2)
+            try pretrainBase(t, to: folder, bytes: bytesPerNode * 2, family: baseFamily)
         }
     }
 
-    /// The default shared base: a GPT-2 of 2 blocks, width 64, trained from scratch
-    /// (every parameter) for `baseSteps` steps on an even mixture of the topology's
-    /// sources, saved in the Hugging Face layout.
+    /// The default shared base: a GPT-2 of 2 blocks, width 64 (or, for the llama family,
+    /// the `random:llama-tiny` shape), trained from scratch (every parameter) for
+    /// `baseSteps` steps on an even mixture of the topology's sources, saved in the
+    /// Hugging Face layout.
     public static let baseSteps = 200
 
-    static func pretrainBase(_ t: Topology, to folder: String, bytes: Int) throws {
+    static func pretrainBase(_ t: Topology, to folder: String, bytes: Int, family: ModelConfig.Family = .gpt2) throws {
         let text = SyntheticText.text(
             sources: t.sources.compactMap(TextSource.init(rawValue:)), mixture: Array(repeating: 1, count: t.sources.count),
             byteCount: bytes, seed: t.defaults.seed &+ 0x5EED, nodeIndex: t.nodes.count)
-        try pretrainBase(t, to: folder, tokens: ByteTokenizer().encode(text))
+        try pretrainBase(t, to: folder, tokens: ByteTokenizer().encode(text), family: family)
     }
 
     /// The default shared base as above, trained on `tokens` (bytes) instead.
-    static func pretrainBase(_ t: Topology, to folder: String, tokens: [Int32]) throws {
+    static func pretrainBase(_ t: Topology, to folder: String, tokens: [Int32], family: ModelConfig.Family = .gpt2) throws {
         let sequenceLength = 64
-        let config = ModelConfig(
-            layers: 2, heads: 2, channels: 64, maxSequenceLength: max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64),
-            vocabularySize: 256)
+        let context = max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64)
+        var config = ModelConfig(layers: 2, heads: 2, channels: 64, maxSequenceLength: context, vocabularySize: 256)
+        if family == .llama {
+            config = .llamaTiny
+            config.maxSequenceLength = context
+        }
         let model = TransformerModel(config: config, lora: nil, seed: t.defaults.seed)
         let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 3e-3, totalSteps: baseSteps))
         var sampler = try TextDataset(tokens: tokens)
             .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: sequenceLength, seed: t.defaults.seed)
             .train.sampler(batchSize: 8, seed: t.defaults.seed)
         try runTraining(trainer, sampler: &sampler, steps: baseSteps)
-        try GPT2Checkpoint(model: model).save(to: folder)
+        try Checkpoint.save(model, to: folder)
     }
 }

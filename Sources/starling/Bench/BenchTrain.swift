@@ -39,6 +39,32 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Timed steps.") var steps = 5
     @Option(help: "Untimed steps before timing.") var warmup = 1
     @Option(help: "Size of the square sgemm that measures the peak.") var gemmSize = 2048
+    @Option(help: "Block family: gpt2 (the shape above), or llama: the SmolLM-135M shape (30 blocks, width 576, 9 heads over 3 kv heads, MLP 1536, vocabulary 49,152), with --seq, --batch and --rank as given.")
+    var family = "gpt2"
+    @Option(help: "Comma-separated LoRA targets (default: every projection of the family's block).") var targets: String?
+
+    /// The benchmarked shape and LoRA settings.
+    func shape() throws -> (ModelConfig, LoRAConfig?) {
+        var config: ModelConfig
+        switch family {
+        case "gpt2": config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: seq, vocabularySize: vocab)
+        case "llama":
+            config = .smolLM135M
+            config.maxSequenceLength = seq
+        default: throw ValidationError("--family must be gpt2 or llama")
+        }
+        guard rank > 0 else { return (config, nil) }
+        var chosen = config.defaultTargets
+        if let targets {
+            chosen = try targets.split(separator: ",").map { name in
+                guard let t = LoRAConfig.Target(rawValue: String(name)), config.projection(t) != nil else {
+                    throw ValidationError("\(name) is not a projection of a \(family) block")
+                }
+                return t
+            }
+        }
+        return (config, LoRAConfig(rank: rank, targets: chosen))
+    }
 
     func validate() throws {
         try requireBetween(1, largestBlockCount, "--layers", layers)
@@ -57,8 +83,9 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         Parallel.setThreads(threads)
-        let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: seq, vocabularySize: vocab)
-        let model = TransformerModel(config: config, lora: rank > 0 ? LoRAConfig(rank: rank) : nil, seed: 1)
+        let (config, lora) = try shape()
+        let vocab = config.vocabularySize
+        let model = TransformerModel(config: config, lora: lora, seed: 1)
         var random = SeededRandom(seed: 2)
         let ids = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }
         let targets = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }
@@ -74,7 +101,9 @@ struct BenchTrain: ParsableCommand {
         let flopsPerStep = model.trainingFLOPs(batchSize: batch, sequenceLength: seq)
         let secondsPerStep = seconds / Double(steps)
         let report: [String: Any] = [
-            "layers": layers, "heads": heads, "width": width, "vocab": vocab, "seq": seq, "batch": batch,
+            "layers": config.layers, "heads": config.heads, "width": config.channels, "vocab": vocab, "seq": seq, "batch": batch,
+            "family": config.family.rawValue, "kv_heads": config.kvHeads, "mlp_width": config.mlpWidth,
+            "targets": (lora?.targets ?? []).map(\.rawValue),
             "rank": rank, "mode": rank > 0 ? "lora" : "full", "threads": threads, "steps": steps,
             "trainable_parameters": model.trainableParameterCount,
             "tokens_per_second": Double(batch * seq) / secondsPerStep,

@@ -38,6 +38,9 @@ struct UpCommand: ParsableCommand {
     @Option(help: "Bytes of generated text per node, when it has to be made.")
     var bytes: Int = 200_000
 
+    @Option(help: "Family of a base model that is missing and has to be pretrained: gpt2 or llama (the random:llama-tiny shape).")
+    var baseFamily: String = "gpt2"
+
     @Flag(help: "No colours and no live redraw, even on a terminal.")
     var plain = false
 
@@ -53,7 +56,8 @@ struct UpCommand: ParsableCommand {
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
         do {
-            try ClusterPreparation.prepare(t, bytesPerNode: bytes, fresh: fresh) { print("starling up: \($0)") }
+            guard let family = ModelConfig.Family(rawValue: baseFamily) else { throw UserError("--base-family must be gpt2 or llama") }
+            try ClusterPreparation.prepare(t, bytesPerNode: bytes, fresh: fresh, baseFamily: family) { print("starling up: \($0)") }
         } catch {
             throw UserError("\(error)")
         }

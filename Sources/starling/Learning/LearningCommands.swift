@@ -7,7 +7,7 @@ import Node
 
 /// Options that pick a base model and tokenizer.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Base model: a Hugging Face-layout folder (model.safetensors + config.json), or random:tiny.")
+    @Option(help: "Base model: a Hugging Face-layout folder of a GPT-2, Llama or Qwen2 (config.json + model.safetensors), or random:tiny, random:llama-tiny, random:gpt2, random:smollm-135m.")
     var base: String
 
     @Option(help: "Tokenizer: bytes, or a folder with vocab.json + merges.txt or tokenizer.json.")
@@ -170,6 +170,7 @@ struct Pretrain: ParsableCommand {
 
             Example:
               $ starling pretrain --text data/mixed.txt --out models/tiny-base --steps 600
+              $ starling pretrain --family llama --layers 3 --heads 4 --kv-heads 2 --width 48 --text data/mixed.txt --out models/llama-base
             """
     )
 
@@ -189,6 +190,29 @@ struct Pretrain: ParsableCommand {
     var width: Int = 64
     @Option(help: "Longest sequence (position table size).")
     var context: Int = 64
+    @Option(help: "Block family: gpt2 (LayerNorm, GELU, learned positions) or llama (RMSNorm, rotary grouped-query attention, SwiGLU).")
+    var family: String = "gpt2"
+    @Option(help: "Key/value heads of a llama model (a divisor of --heads; default --heads).")
+    var kvHeads: Int?
+    @Option(help: "Width of the MLP's hidden layer (default 4 × width for gpt2, 8/3 × width rounded up to 16 for llama).")
+    var mlpWidth: Int?
+
+    /// The shape the options describe, for a tokenizer of `vocabularySize` ids.
+    func config(vocabularySize: Int) throws -> ModelConfig {
+        guard let family = ModelConfig.Family(rawValue: family) else { throw ValidationError("--family must be gpt2 or llama") }
+        let config: ModelConfig
+        switch family {
+        case .gpt2:
+            guard kvHeads == nil else { throw ValidationError("--kv-heads needs --family llama") }
+            config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: vocabularySize,
+                                 mlpWidth: mlpWidth)
+        case .llama:
+            config = .llama(layers: layers, heads: heads, kvHeads: kvHeads ?? heads, channels: width,
+                            mlpWidth: mlpWidth ?? (8 * width / 3 + 15) / 16 * 16, maxSequenceLength: context, vocabularySize: vocabularySize)
+        }
+        do { try config.validate() } catch { throw ValidationError("\(error)") }
+        return config
+    }
 
     func validate() throws {
         try requireBetween(1, largestBlockCount, "--layers", layers)
@@ -207,11 +231,10 @@ struct Pretrain: ParsableCommand {
         do { tok = try TokenizerSource.load(tokenizer, baseDirectory: FileManager.default.currentDirectoryPath) } catch {
             throw UserError("tokenizer: \(error)")
         }
-        let config = ModelConfig(layers: layers, heads: heads, channels: width, maxSequenceLength: context, vocabularySize: tok.vocabularySize)
-        let model = TransformerModel(config: config, lora: nil, seed: training.seed)
+        let model = TransformerModel(config: try config(vocabularySize: tok.vocabularySize), lora: nil, seed: training.seed)
         FileHandle.standardError.write(Data("pretraining \(model.parameterCount) parameters on \(training.text)\n".utf8))
         try training.train(model, tokenizer: tok) { _ in
-            do { try GPT2Checkpoint(model: model).save(to: out) } catch { throw UserError("\(out): \(error)") }
+            do { try Checkpoint.save(model, to: out) } catch { throw UserError("\(out): \(error)") }
         }
         print("wrote \(out)")
     }
@@ -241,15 +264,16 @@ struct Finetune: ParsableCommand {
     var alpha: Double = 32
     @Option(help: "LoRA dropout.")
     var dropout: Double = 0.1
-    @Option(help: "Comma-separated projections: \(LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")).")
+    @Option(help: "Comma-separated projections: \(LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")) (on a llama base these stand for all seven of its projections), or of \(LoRAConfig.Target.allCases.dropFirst(4).map(\.rawValue).joined(separator: ",")).")
     var targets: String = LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ",")
 
     /// The projections --targets names, at least one.
     func chosenTargets() throws -> [LoRAConfig.Target] {
-        let known = LoRAConfig.Target.gpt2.map(\.rawValue).joined(separator: ", ")
+        // The family's own projections are checked when the base is loaded.
+        let known = LoRAConfig.Target.allCases.map(\.rawValue).joined(separator: ", ")
         let chosen = try targets.split(separator: ",").map { name in
             let trimmed = name.trimmingCharacters(in: .whitespaces)
-            guard let t = LoRAConfig.Target(rawValue: trimmed), LoRAConfig.Target.gpt2.contains(t) else {
+            guard let t = LoRAConfig.Target(rawValue: trimmed) else {
                 throw ValidationError("--targets: unknown projection \"\(trimmed)\" (known: \(known))")
             }
             return t

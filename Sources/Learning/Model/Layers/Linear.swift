@@ -17,15 +17,18 @@ func linearForward(
     sgemm(transposeA: false, transposeB: true, m: N, n: OC, k: IC, a: inp, lda: IC, b: weight, ldb: IC, beta: beta, c: out, ldc: OC)
 }
 
-/// dinp (N,IC) = dout (N,OC) · weight (OC,IC) (overwritten) when given.
+/// dinp (N,IC) = dout (N,OC) · weight (OC,IC) when given: overwritten, or added to with
+/// `accumulate` (q, k and v read the same input, so their input gradients sum).
 /// dweight (OC,IC) += doutᵀ · inp and dbias (OC) += Σ_rows dout when given (nil when
 /// the projection is frozen).
 func linearBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
-    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, IC: Int, OC: Int
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, IC: Int, OC: Int,
+    accumulate: Bool = false
 ) {
     if let dinp {
-        sgemm(transposeA: false, transposeB: false, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC, beta: 0, c: dinp, ldc: IC)
+        sgemm(transposeA: false, transposeB: false, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC,
+              beta: accumulate ? 1 : 0, c: dinp, ldc: IC)
     }
     if let dweight {
         sgemm(transposeA: true, transposeB: false, m: OC, n: IC, k: N, a: dout, lda: OC, b: inp, ldb: IC, beta: 1, c: dweight, ldc: IC)
