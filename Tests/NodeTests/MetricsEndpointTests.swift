@@ -168,8 +168,10 @@ struct Exposition {
         // Alone, a keeps all its trust: self-weight 1, entropy 0.
         #expect(e.value("starling_trust_self_weight", ["node": "a"]) == 1)
         #expect(e.value("starling_trust_row_entropy", ["node": "a"]) == 0)
-        // b was never heard from: one gauge per state, 1 for the state it is in.
-        #expect(e.value("starling_peer_state", ["node": "a", "peer": "b", "state": "connecting"]) == 1)
+        // b was never heard from, so it is gone after the liveness window: one gauge per
+        // state, 1 for the state it is in.
+        #expect(e.value("starling_peer_state", ["node": "a", "peer": "b", "state": "gone"]) == 1)
+        #expect(e.value("starling_peer_state", ["node": "a", "peer": "b", "state": "connecting"]) == 0)
         #expect(e.value("starling_peer_state", ["node": "a", "peer": "b", "state": "alive"]) == 0)
         #expect((e.value("starling_round_phase_seconds_count", ["node": "a", "phase": "training"]) ?? 0) >= 3)
         let reasons = e.samples.filter { $0.name == "starling_rejections_total" }
