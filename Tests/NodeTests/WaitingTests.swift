@@ -1,0 +1,69 @@
+import Foundation
+import Gossip
+import Testing
+
+@testable import Node
+
+/// How long a round waits for neighbours that will not deliver: bounded by the liveness
+/// window for one that never starts, and by `staleness_rounds` full waits for one that
+/// is alive but never publishes.
+@Suite(.serialized) struct WaitingTests {
+    static func topology(_ name: String, timeoutMilliseconds: Int) throws -> Topology {
+        try preparedTopology("""
+            name = "\(name)"
+            sources = ["code"]
+            [defaults]
+            trust = "fedavg"
+            rounds = 6
+            warmup_rounds = 1
+            local_steps = 2
+            batch_size = 2
+            sequence_length = 16
+            round_timeout_ms = \(timeoutMilliseconds)
+            staleness_rounds = 2
+            heartbeat_ms = 50
+            liveness = 4
+            curve = false
+            [[nodes]]
+            name = "alice"
+            endpoint = "tcp://127.0.0.1:\(try freePort())"
+            [[nodes]]
+            name = "bob"
+            endpoint = "tcp://127.0.0.1:\(try freePort())"
+            """, bytesPerNode: 4000)
+    }
+
+    @Test func aNeighbourThatNeverStartsCostsARoundAtMostTheLivenessWindow() throws {
+        let t = try Self.topology("never", timeoutMilliseconds: 4000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let runtime = try NodeRuntime(topology: t, index: 0, context: try ZMQContext())
+        #expect(try runtime.run(stop: StopRequest()) == .finished(round: 6))
+        let waits = try StateDirectory(path: t.stateDirectory(of: 0)).metrics().filter(\.aggregated).map(\.waitingSeconds)
+        #expect(waits.count == 5)
+        // The window is 4 × 50 ms, counted from the node's start; a little slack for a loaded machine.
+        #expect(waits.allSatisfy { $0 < 0.2 + 0.5 }, "\(waits)")
+    }
+
+    @Test func aMemberThatNeverPublishesCostsAtMostStalenessRoundsFullWaits() throws {
+        let t = try Self.topology("silent", timeoutMilliseconds: 1500)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let context = try ZMQContext()
+        let keys = try NodeRuntime.memberKeys(t)
+        // bob is alive (his mesh answers heartbeats) but never publishes an update.
+        var config = MeshConfig(
+            keys: try SigningKeyPair.load(from: StateDirectory(path: t.stateDirectory(of: 1)).keyPath), endpoint: t.nodes[1].endpoint,
+            members: t.nodes.enumerated().map { Member(name: $1.name, publicKey: keys[$0], endpoint: $1.endpoint) }, neighbours: ["alice"])
+        config.curve = false
+        config.heartbeatMilliseconds = 50
+        config.livenessIntervals = 4
+        let bob = try GossipNode(config: config, context: context)
+        defer { bob.stop() }
+        let runtime = try NodeRuntime(topology: t, index: 0, context: context)
+        #expect(try runtime.run(stop: StopRequest()) == .finished(round: 6))
+        let waits = try StateDirectory(path: t.stateDirectory(of: 0)).metrics().filter(\.aggregated).map(\.waitingSeconds)
+        #expect(waits.count == 5)
+        let full = waits.filter { $0 >= 1.4 }.count
+        #expect(full <= 2, "\(waits)")
+        #expect(waits.dropFirst(2).allSatisfy { $0 < 0.5 }, "after staleness_rounds rounds bob is not waited for: \(waits)")
+    }
+}
