@@ -22,7 +22,7 @@ import Testing
         try expectRefusal(["eval", "--base", dir + "/garbled", "--text", dir + "/text.txt"],
                           ["\(dir)/garbled/config.json: not a GPT-2 config"])
         try expectRefusal(["eval", "--base", "random:huge", "--text", dir + "/text.txt"],
-                          ["base model: unknown random shape \"huge\" (known: tiny, gpt2)"])
+                          ["base model: unknown random shape \"huge\" (known: tiny, gpt2, llama-tiny, smollm-135m)"])
     }
 
     @Test func truncatedWeights() throws {
