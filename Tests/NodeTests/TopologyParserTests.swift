@@ -138,6 +138,34 @@ let validTopology = """
         #expect(parsed("liveness = 1").1 == ["defaults.liveness must be at least 2, got 1"])
     }
 
+    /// The topology fuzzer's input that aborted toml++ on a brace closing an array, and
+    /// its kin: every unbalanced bracket outside strings and comments is a syntax error
+    /// with its line.
+    @Test func anUnbalancedBracketIsASyntaxErrorNotACrash() {
+        let cases: [(String, Int, String)] = [
+            (#"targets = ["a",}"b"]"#, 2, "'}' cannot close the '[' opened on line 2"),
+            ("lora = { rank = 4 ]", 2, "']' cannot close the '{' opened on line 2"),
+            ("x = 1 ]", 2, "']' closes nothing"),
+            ("splits = [0.8,\n0.1", 2, "'[' is never closed"),
+        ]
+        for (body, line, message) in cases {
+            let (t, d) = TopologyParser.parse(text: "name = \"x\"\n\(body)\n", path: "b.toml")
+            #expect(t == nil)
+            #expect(d.map(\.message) == ["TOML syntax: " + message], "\(body)")
+            #expect(d.first?.line == line, "\(body)")
+        }
+        // Brackets inside strings, multi-line strings and comments are text.
+        let text = #"""
+            name = "a]}" # [ {
+            reference = '''
+            [ {
+            '''
+            sources = ["x\"]"]
+            """#
+        #expect(TopologyParser.unbalancedBracket(text) == nil)
+        #expect(TopologyParser.unbalancedBracket(validTopology) == nil)
+    }
+
     /// Inputs the topology fuzzer found to abort the process inside toml++: a table header
     /// whose name starts with a character no key starts with.
     @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {

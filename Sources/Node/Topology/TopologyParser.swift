@@ -45,6 +45,9 @@ public enum TopologyParser {
         if let line = tableHeaderWithoutAName(text) {
             return (nil, [.init(file: path, line: line, message: "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote")])
         }
+        if let (line, message) = unbalancedBracket(text) {
+            return (nil, [.init(file: path, line: line, message: "TOML syntax: \(message)")])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -86,6 +89,60 @@ public enum TopologyParser {
             let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"']".unicodeScalars.contains(c))
             if !startsAName { return i + 1 }
         }
+        return nil
+    }
+}
+
+extension TopologyParser {
+    /// The first bracket that closes nothing or closes the wrong kind (`["a",}"b"]`), or
+    /// one never closed, outside strings and comments: valid TOML has none, and toml++
+    /// stops the process on some of them instead of reporting an error.
+    static func unbalancedBracket(_ text: String) -> (line: Int, message: String)? {
+        let scalars = Array(text.unicodeScalars)
+        var open: [(bracket: Unicode.Scalar, line: Int)] = []
+        var line = 1, i = 0
+        func at(_ k: Int, _ s: String) -> Bool {
+            let pattern = Array(s.unicodeScalars)
+            return k + pattern.count <= scalars.count && Array(scalars[k..<(k + pattern.count)]) == pattern
+        }
+        while i < scalars.count {
+            let c = scalars[i]
+            if c == "\n" { line += 1; i += 1; continue }
+            if c == "#" {
+                while i < scalars.count && scalars[i] != "\n" { i += 1 }
+                continue
+            }
+            for quote in ["\"\"\"", "'''"] where at(i, quote) {
+                i += 3
+                while i < scalars.count && !at(i, quote) {
+                    if scalars[i] == "\n" { line += 1 }
+                    if quote.hasPrefix("\"") && scalars[i] == "\\" { i += 1 }
+                    i += 1
+                }
+                i += 3
+            }
+            guard i < scalars.count else { break }
+            let d = scalars[i]
+            if d == "\"" || d == "'" {
+                i += 1
+                while i < scalars.count && scalars[i] != d && scalars[i] != "\n" {
+                    if d == "\"" && scalars[i] == "\\" { i += 1 }
+                    i += 1
+                }
+                i += 1
+                continue
+            }
+            if d == "[" || d == "{" { open.append((d, line)) }
+            if d == "]" || d == "}" {
+                let wanted: Unicode.Scalar = d == "]" ? "[" : "{"
+                guard let last = open.popLast() else { return (line, "'\(d)' closes nothing") }
+                guard last.bracket == wanted else {
+                    return (line, "'\(d)' cannot close the '\(last.bracket)' opened on line \(last.line)")
+                }
+            }
+            i += 1
+        }
+        if let last = open.last { return (last.line, "'\(last.bracket)' is never closed") }
         return nil
     }
 }
