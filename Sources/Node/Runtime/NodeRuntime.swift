@@ -105,8 +105,9 @@ public final class NodeRuntime: @unchecked Sendable {
     /// The trust configuration of a node: its `trust` string, with the `temperature`
     /// setting applied unless the string names a temperature itself.
     public static func trustConfig(_ settings: NodeSettings) throws -> TrustConfig {
-        var config = try TrustConfig(parsing: settings.trust)
-        if !settings.trust.contains("temperature=") { config.variant.temperature = settings.temperature }
+        let strategy = settings.aggregation ?? settings.trust
+        var config = try TrustConfig(parsing: strategy)
+        if !strategy.contains("temperature=") { config.variant.temperature = settings.temperature }
         try config.validate()
         return config
     }
@@ -230,12 +231,12 @@ public final class NodeRuntime: @unchecked Sendable {
             }
 
             update { $0.phase = .evaluating }
-            let testLoss = nodeModel.testLoss()
+            let testLoss = try nodeModel.testLoss()
             metrics.append(
                 RoundMetrics(
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
                     seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
-                    trustSeconds: trustSeconds))
+                    trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
@@ -244,6 +245,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 $0.round = round
                 $0.loss = trainLoss
                 $0.testPerplexity = exp(testLoss)
+                $0.fusionWeights = nodeModel.scheme.fusionWeights
             }
             log.info(
                 "round complete",

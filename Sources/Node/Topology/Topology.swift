@@ -3,6 +3,7 @@
 
 import Foundation
 import Learning
+import Schemes
 
 /// The settings every node uses unless its own entry overrides them.
 public struct NodeSettings: Sendable, Equatable, Codable {
@@ -48,7 +49,41 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// Seed of model initialisation, sampling and the reference batches.
     public var seed: UInt64 = 1
 
+    // Scheme settings (README "Schemes"); each scheme reads the ones it knows.
+    /// How the published slots are aggregated: a trust strategy string (`fedavg` is
+    /// FDLoRA's and PFTT's uniform average); nil aggregates by `trust`.
+    public var aggregation: String? = nil
+    /// FDLoRA's outer step size η and Nesterov momentum μ.
+    public var outerLearningRate: Double = 1
+    public var outerMomentum: Double = 0
+    /// FDLoRA: the personal slot is refreshed every this many federated rounds (0: never).
+    public var syncEvery: Int = 0
+    /// FDLoRA: `factor` or `delta` fusion of the global and personal slots.
+    public var fusion: FusionMode = .factor
+    /// FDLoRA: loss evaluations of the fusion search after each aggregation.
+    public var fusionBudget: Int = 40
+    /// FDLoRA: fixed fusion weights [w1, w2]; nil searches them.
+    public var fusionWeights: [Double]? = nil
+    /// FDLoRA: whether the personal slot is applied while the global slot trains.
+    public var personalInGlobal: Bool = false
+    /// PFTT: the width m of each block's bottleneck adapter.
+    public var bottleneckWidth: Int = 16
+
     public init() {}
+
+    /// What the scheme reads of these settings.
+    public var schemeSettings: SchemeSettings {
+        var s = SchemeSettings(lora: lora, localSteps: localSteps, warmupRounds: warmupRounds)
+        s.outerLearningRate = Float(outerLearningRate)
+        s.outerMomentum = Float(outerMomentum)
+        s.syncEvery = syncEvery
+        s.fusion = fusion
+        s.fusionBudget = fusionBudget
+        s.fusionWeights = fusionWeights?.map(Float.init)
+        s.personalInGlobalTraining = personalInGlobal
+        s.bottleneckWidth = bottleneckWidth
+        return s
+    }
 }
 
 /// One member of the network.
