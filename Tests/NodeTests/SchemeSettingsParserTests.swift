@@ -1,0 +1,71 @@
+import Foundation
+import Schemes
+import Trust
+import Testing
+
+@testable import Node
+
+@Suite struct SchemeSettingsParserTests {
+    @Test func fdloraKeysReachTheSchemeSettings() throws {
+        let text = """
+            name = "fd"
+            [defaults]
+            scheme = "fdlora"
+            trust = "validation"
+            aggregation = "fedavg"
+            outer_lr = 0.7
+            outer_momentum = 0.9
+            sync_every = 3
+            fusion = "delta"
+            fusion_budget = 24
+            personal_in_global = true
+            bottleneck = { width = 8 }
+            [[nodes]]
+            name = "a"
+            endpoint = "tcp://127.0.0.1:7101"
+            [[nodes]]
+            name = "b"
+            endpoint = "tcp://127.0.0.1:7102"
+            fusion_weights = [1, 0]
+            aggregation = "validation"
+            """
+        let (topology, d) = TopologyParser.parse(text: text, path: "fd.toml")
+        #expect(d.isEmpty, "\(d)")
+        let a = try #require(topology).nodes[0].settings, b = try #require(topology).nodes[1].settings
+        #expect(a.scheme == "fdlora" && a.aggregation == "fedavg" && b.aggregation == "validation")
+        let s = a.schemeSettings
+        #expect(s.outerLearningRate == 0.7 && s.outerMomentum == 0.9 && s.syncEvery == 3 && s.fusion == .delta)
+        #expect(s.fusionBudget == 24 && s.personalInGlobalTraining && s.bottleneckWidth == 8 && s.fusionWeights == nil)
+        #expect(b.schemeSettings.fusionWeights == [1, 0])
+        // The aggregation key, when given, is the strategy the trust row aggregates by.
+        #expect(try NodeRuntime.trustConfig(a).strategy == .fedavg)
+        #expect(try NodeRuntime.trustConfig(b).strategy == .validation)
+    }
+
+    @Test func badSchemeValuesAreReportedWithTheirLines() {
+        let text = """
+            name = "bad"
+            [defaults]
+            scheme = "fdlora"
+            aggregation = "median"
+            outer_lr = 0
+            outer_momentum = 1
+            fusion = "sum"
+            fusion_weights = [2, 0]
+            bottleneck = { width = 0, depth = 2 }
+            [[nodes]]
+            name = "a"
+            endpoint = "tcp://127.0.0.1:7101"
+            """
+        let (_, d) = TopologyParser.parse(text: text, path: "bad.toml")
+        let lines = Dictionary(d.map { ($0.message, $0.line ?? 0) }, uniquingKeysWith: { a, _ in a })
+        #expect(lines[#"defaults.aggregation: unknown aggregation "median" (fedavg or a trust strategy: weights, validation, prediction, oracle, fedavg, local)"#] == 4)
+        #expect(lines["defaults.outer_lr must be in (0, 2], got 0.0"] == 5)
+        #expect(lines["defaults.outer_momentum must be in [0, 1), got 1.0"] == 6)
+        #expect(lines[#"defaults.fusion: unknown fusion "sum" (known: factor, delta)"#] == 7)
+        #expect(lines["defaults.fusion_weights must be two weights [w1, w2] in [-1.5, 1.5]"] == 8)
+        #expect(lines["defaults.bottleneck.width must be at least 1, got 0"] == 9)
+        #expect(lines["unknown key defaults.bottleneck.depth"] == 9)
+        #expect(d.count == 7, "\(d.map(\.message))")
+    }
+}
