@@ -120,6 +120,15 @@ public protocol PersonalizationScheme: AnyObject {
 
     /// The fusion weights (w1, w2) the served model uses now, for schemes that fuse.
     var fusionWeights: [Double]? { get }
+
+    /// The kind of adapter the published slot is.
+    var publishedKind: AdapterKind { get }
+
+    /// The published slot's values, as an update carries them.
+    func published(model: TransformerModel) throws -> LoRAAdapter
+
+    /// Runs `body` with `candidate` in the candidate slot, the slot's own values put back after.
+    func withCandidate<R>(_ candidate: LoRAAdapter, model: TransformerModel, _ body: () throws -> R) throws -> R
 }
 
 extension PersonalizationScheme {
@@ -134,6 +143,14 @@ extension PersonalizationScheme {
     }
 
     public var fusionWeights: [Double]? { nil }
+
+    public var publishedKind: AdapterKind { .lora }
+
+    public func published(model: TransformerModel) throws -> LoRAAdapter { try model.adapter(named: publishedSlot) }
+
+    public func withCandidate<R>(_ candidate: LoRAAdapter, model: TransformerModel, _ body: () throws -> R) throws -> R {
+        try model.withAdapter(candidate, named: candidateSlot, body)
+    }
 }
 
 /// A scheme name a topology cannot use; the message lists the known ones.
@@ -145,13 +162,14 @@ public struct SchemeError: Error, Equatable, CustomStringConvertible {
 /// The schemes a node can run, by name.
 public enum Schemes {
     /// Every scheme's name, in the order help text lists them.
-    public static let names = [Collaborative.schemeName, FDLoRA.schemeName]
+    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName]
 
     /// The scheme called `name` with `settings`.
     public static func make(_ name: String, settings: SchemeSettings) throws(SchemeError) -> any PersonalizationScheme {
         switch name {
         case Collaborative.schemeName: return Collaborative(settings: settings)
         case FDLoRA.schemeName: return FDLoRA(settings: settings)
+        case PFTT.schemeName: return PFTT(settings: settings)
         default: throw SchemeError("unknown scheme \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
     }

@@ -7,7 +7,7 @@ import Trust
 
 @testable import Node
 
-/// FDLoRA as the topology builds it, noting its private slots' values at every
+/// A scheme as the topology builds it, noting its private slots' values at every
 /// aggregation — right after the round's update was published.
 final class WatchedScheme: PersonalizationScheme, @unchecked Sendable {
     let inner: any PersonalizationScheme
@@ -37,6 +37,11 @@ final class WatchedScheme: PersonalizationScheme, @unchecked Sendable {
     func beginRound(round: Int, model: TransformerModel) throws { try inner.beginRound(round: round, model: model) }
     func configure(model: TransformerModel, for use: ModelUse) throws { try inner.configure(model: model, for: use) }
     var fusionWeights: [Double]? { inner.fusionWeights }
+    var publishedKind: AdapterKind { inner.publishedKind }
+    func published(model: TransformerModel) throws -> LoRAAdapter { try inner.published(model: model) }
+    func withCandidate<R>(_ candidate: LoRAAdapter, model: TransformerModel, _ body: () throws -> R) throws -> R {
+        try inner.withCandidate(candidate, model: model, body)
+    }
     func privateValues(round: Int) -> [LoRAAdapter]? { lock.withLock { snapshots[round] } }
 }
 

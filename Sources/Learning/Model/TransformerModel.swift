@@ -106,6 +106,8 @@ public final class TransformerModel {
     /// Base parameter gradients, same layout as `parameters`; allocated when a base group first trains.
     private(set) var parameterGradients: FloatBuffer?
     let slots: [AdapterSlot]
+    /// Bottleneck slots (BottleneckSlot.swift), applied after each block's MLP residual.
+    var bottlenecks: [BottleneckSlot] = []
 
     /// The slots the forward pass applies (all of them at first).
     public var activeSlots: Set<String>
@@ -232,7 +234,7 @@ public final class TransformerModel {
                     base[l] = true
                 }
             case .slot(let name):
-                guard slot(named: name) != nil else { throw .unknownGroup("no slot \"\(name)\"") }
+                guard slot(named: name) != nil || bottleneck(named: name) != nil else { throw .unknownGroup("no slot \"\(name)\"") }
             }
         }
         for group in groups { allocateGradients(for: group) }
@@ -248,6 +250,7 @@ public final class TransformerModel {
             if parameterGradients == nil { parameterGradients = FloatBuffer(count: parameterLayout.count) }
         case .slot(let name):
             if let slot = slot(named: name), slot.gradients == nil { slot.gradients = FloatBuffer(count: slot.layout.count) }
+            bottleneck(named: name)?.allocateGradients()
         }
     }
 
@@ -266,6 +269,7 @@ public final class TransformerModel {
                 }
             }
         case .slot(let name):
+            if let b = bottleneck(named: name) { return b.gradients.map { [(b.values.pointer, $0.pointer, b.values.count)] } ?? [] }
             guard let slot = slot(named: name), let g = slot.gradients else { return [] }
             return [(slot.values.pointer, g.pointer, slot.values.count)]
         }
@@ -283,6 +287,7 @@ public final class TransformerModel {
         for slot in slots where trains(slot) {
             if let l = slot.layout.slots.first?.layer { lowest = min(lowest, l) }
         }
+        if bottlenecks.contains(where: { trainableGroups.contains(.slot($0.name)) }) { lowest = 0 }
         return lowest
     }
 
@@ -329,6 +334,7 @@ public final class TransformerModel {
             geluForward(out: acts[a.fchGelu], inp: acts[a.fch], N: N * H)
             projectionForward(layer: l, projection: 3, out: acts[a.fcProjection], inp: acts[a.fchGelu], acts: acts, IC: H, OC: C)
             residualForward(out: acts[a.residual3], a: acts[a.residual2], b: acts[a.fcProjection], N: N * C)
+            applyBottlenecks(layer: l, stream: acts[a.residual3], N: N)
             residual = acts[a.residual3]
         }
         layerNormForward(out: acts[acts.lnf], mean: acts[acts.lnfMean], rstd: acts[acts.lnfRstd], inp: residual,
@@ -441,6 +447,7 @@ public final class TransformerModel {
             let residual = l == 0 ? acts[acts.encoded] : acts[acts.blocks[l - 1].residual3]
             // Below the lowest trained block nothing needs a gradient.
             let needsInputGradient = lowest < l || g != nil
+            backpropagateBottlenecks(layer: l, dStream: dResidual, N: N)
 
             // residual3 = residual2 + fcProjection
             dResidual2.update(repeating: 0, count: N * C)

@@ -176,16 +176,18 @@ public final class NodeModel {
     // MARK: What leaves the device
 
     /// The published slot's adapter.
-    public func publishedAdapter() throws -> LoRAAdapter { try model.adapter(named: scheme.publishedSlot) }
+    public func publishedAdapter() throws -> LoRAAdapter { try scheme.published(model: model) }
 
     /// The payload of this round's update: the published slot, and nothing else.
     public func payload() throws -> [UInt8] {
-        try UpdatePayload.encode(publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest)
+        try UpdatePayload.encode(
+            publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, kind: scheme.publishedKind)
     }
 
     /// What every received update must be to count as a candidate.
     public func expectation() throws -> PayloadExpectation {
-        PayloadExpectation(scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, layout: try publishedAdapter())
+        PayloadExpectation(
+            scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, layout: try publishedAdapter(), kind: scheme.publishedKind)
     }
 
     // MARK: Trust and aggregation
@@ -193,9 +195,9 @@ public final class NodeModel {
     /// Scores candidates in the scheme's candidate slot of this model, putting the
     /// slot's own values back after each; the other slots as the scheme configures
     /// the model for scoring.
-    public func evaluator() throws -> ModelEvaluator {
+    public func evaluator() throws -> SchemeEvaluator {
         try scheme.configure(model: model, for: .scoring)
-        return ModelEvaluator(model: model, slot: scheme.candidateSlot, trustBatches: trustBatches, referenceBatches: referenceBatches)
+        return SchemeEvaluator(model: model, scheme: scheme, trustBatches: trustBatches, referenceBatches: referenceBatches)
     }
 
     /// Takes the round's aggregate in, as the scheme prescribes.

@@ -28,6 +28,12 @@ public enum TopologyTemplate {
             personal_in_global = false  # apply the personal slot while the global one trains
 
             """,
+        "pftt": """
+            # PFTT: a bottleneck adapter per block is published; a LoRA on attention stays here.
+            aggregation = "fedavg"      # or a trust strategy, e.g. "validation"
+            bottleneck = { width = 16 }
+
+            """,
     ]
 
     /// Writes the topology file at `path` and a key for every node under its state
