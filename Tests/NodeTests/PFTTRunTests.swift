@@ -60,3 +60,34 @@ import Trust
         }
     }
 }
+
+@Suite struct PFTTCheckpointTests {
+    /// A PFTT node's committed round — the local LoRA, the bottleneck adapter (the
+    /// scheme's state) and both groups' optimizer moments — comes back whole in a fresh
+    /// model, and the next round trains the same in both.
+    @Test func aRestoredNodeContinuesWhereItStopped() throws {
+        let t = try preparedTopology(topologyText(name: "pftt-resume", settings: """
+            scheme = "pftt"
+            bottleneck = { width = 4 }
+            rounds = 3
+            warmup_rounds = 1
+            local_steps = 3
+            lora = { rank = 2, alpha = 4, dropout = 0 }
+            """, nodes: 1), bytesPerNode: 4000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        func make() throws -> NodeModel {
+            try NodeModel(settings: t.nodes[0].settings, dataPath: t.resolve(t.nodes[0].data), baseDirectory: t.baseDirectory,
+                          nodeIndex: 0, referencePath: nil)
+        }
+        let first = try make()
+        _ = try first.train(round: 1) { false }
+        let committed = try first.checkpoint()
+        #expect(committed.schemeState.map(\.name) == first.model.bottleneck(named: "adapter")!.tensors.map(\.name))
+        let second = try make()
+        try second.restore(committed)
+        #expect(try second.checkpoint() == committed)
+        let a = try first.train(round: 2) { false }, b = try second.train(round: 2) { false }
+        #expect(a.meanLoss == b.meanLoss)
+        #expect(first.model.bottleneck(named: "adapter")!.tensors == second.model.bottleneck(named: "adapter")!.tensors)
+    }
+}
