@@ -69,3 +69,27 @@ import Testing
         #expect(d.count == 7, "\(d.map(\.message))")
     }
 }
+
+@Suite struct ExperimentRunSpecTests {
+    @Test func anEntryIsAStrategyOrASchemeWithItsOptions() throws {
+        var s = NodeSettings()
+        try ExperimentRunSpec.apply("validation:temperature=0.1", to: &s)
+        #expect(s.scheme == "collaborative" && s.trust == "validation:temperature=0.1" && s.aggregation == nil)
+        try ExperimentRunSpec.apply("fdlora:aggregation=validation,fusion=delta,outer_lr=0.7,outer_momentum=0.9,sync_every=2", to: &s)
+        #expect(s.scheme == "fdlora" && s.aggregation == "validation" && s.fusion == .delta)
+        #expect(s.outerLearningRate == 0.7 && s.outerMomentum == 0.9 && s.syncEvery == 2)
+        try ExperimentRunSpec.apply("pftt:width=8", to: &s)
+        #expect(s.scheme == "pftt" && s.aggregation == "fedavg" && s.bottleneckWidth == 8)
+        try ExperimentRunSpec.apply("collaborative:prediction", to: &s)
+        #expect(s.scheme == "collaborative" && s.trust == "prediction" && s.aggregation == nil)
+    }
+
+    @Test func aBadEntryIsRefusedWithWhatIsWrong() {
+        var s = NodeSettings()
+        #expect(throws: NodeError.self) { try ExperimentRunSpec.apply("telepathy", to: &s) }
+        #expect { try ExperimentRunSpec.apply("fdlora:colour=red", to: &s) } throws: {
+            "\($0)" == "run \"fdlora:colour=red\": unknown option colour (known: aggregation, outer_lr, outer_momentum, sync_every, fusion, fusion_budget, personal_in_global, width)"
+        }
+        #expect { try ExperimentRunSpec.apply("fdlora:outer_lr=3", to: &s) } throws: { "\($0)" == "run \"fdlora:outer_lr=3\": bad value outer_lr=3" }
+    }
+}
