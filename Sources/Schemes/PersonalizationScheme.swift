@@ -31,7 +31,15 @@ public struct TrainingPhase: Sendable, Equatable {
     }
 }
 
-/// The settings every scheme reads.
+/// How FDLoRA fuses its global and personal slots into the served model.
+public enum FusionMode: String, Sendable, Codable, CaseIterable {
+    /// LoraHub / FDLoRA: one adapter with A = w1 A_g + w2 A_p and B = w1 B_g + w2 B_p.
+    case factor
+    /// The two branches kept apart, their updates summed: w1 ΔW_g + w2 ΔW_p.
+    case delta
+}
+
+/// The settings every scheme reads; each scheme uses the ones it knows.
 public struct SchemeSettings: Sendable, Equatable {
     /// The LoRA settings of the node's adapters.
     public var lora: LoRAConfig
@@ -39,12 +47,36 @@ public struct SchemeSettings: Sendable, Equatable {
     public var localSteps: Int
     /// Rounds of local training before the first aggregation.
     public var warmupRounds: Int
+    /// FDLoRA's outer step size η (1 with zero momentum: plain averaging).
+    public var outerLearningRate: Float = 1
+    /// FDLoRA's outer Nesterov momentum μ.
+    public var outerMomentum: Float = 0
+    /// FDLoRA: the personal slot is refreshed every this many federated rounds (0: never).
+    public var syncEvery: Int = 0
+    /// FDLoRA: how the served model fuses the two slots.
+    public var fusion: FusionMode = .factor
+    /// FDLoRA: loss evaluations the fusion search may spend after each aggregation.
+    public var fusionBudget: Int = 40
+    /// FDLoRA: fixed fusion weights (w1, w2); nil searches them every round.
+    public var fusionWeights: [Float]? = nil
+    /// FDLoRA: whether the personal slot is applied (frozen) while the global slot trains.
+    public var personalInGlobalTraining: Bool = false
+    /// PFTT: the bottleneck width m of the global adapter.
+    public var bottleneckWidth: Int = 16
 
     public init(lora: LoRAConfig, localSteps: Int, warmupRounds: Int) {
         self.lora = lora
         self.localSteps = localSteps
         self.warmupRounds = warmupRounds
     }
+}
+
+/// What the model is set up for when the node asks a scheme to configure it.
+public enum ModelUse: Sendable, Equatable {
+    /// Scoring candidates of the candidate slot for the trust row.
+    case scoring
+    /// The served model: test perplexity, evaluation, generation.
+    case serving
 }
 
 /// A personalization method of the node.
@@ -75,6 +107,50 @@ public protocol PersonalizationScheme: AnyObject {
 
     /// Continues from a saved `state`.
     func restore(state: [NamedTensor]) throws
+
+    /// Called once the node's model and data exist. `trustLoss` is the mean loss of the
+    /// model, as it is configured when called, on batches of the node's trust split.
+    func attach(model: TransformerModel, trustLoss: @escaping () -> Double) throws
+
+    /// Called before the phases of round `round` run.
+    func beginRound(round: Int, model: TransformerModel) throws
+
+    /// Sets the model's active slots and slot scale factors for `use`.
+    func configure(model: TransformerModel, for use: ModelUse) throws
+
+    /// The fusion weights (w1, w2) the served model uses now, for schemes that fuse.
+    var fusionWeights: [Double]? { get }
+
+    /// The kind of adapter the published slot is.
+    var publishedKind: AdapterKind { get }
+
+    /// The published slot's values, as an update carries them.
+    func published(model: TransformerModel) throws -> LoRAAdapter
+
+    /// Runs `body` with `candidate` in the candidate slot, the slot's own values put back after.
+    func withCandidate<R>(_ candidate: LoRAAdapter, model: TransformerModel, _ body: () throws -> R) throws -> R
+}
+
+extension PersonalizationScheme {
+    public func attach(model: TransformerModel, trustLoss: @escaping () -> Double) throws {}
+
+    public func beginRound(round: Int, model: TransformerModel) throws {}
+
+    /// Every slot applied at its own scale.
+    public func configure(model: TransformerModel, for use: ModelUse) throws {
+        model.activeSlots = Set(model.slotNames)
+        model.slotScaleFactors = [:]
+    }
+
+    public var fusionWeights: [Double]? { nil }
+
+    public var publishedKind: AdapterKind { .lora }
+
+    public func published(model: TransformerModel) throws -> LoRAAdapter { try model.adapter(named: publishedSlot) }
+
+    public func withCandidate<R>(_ candidate: LoRAAdapter, model: TransformerModel, _ body: () throws -> R) throws -> R {
+        try model.withAdapter(candidate, named: candidateSlot, body)
+    }
 }
 
 /// A scheme name a topology cannot use; the message lists the known ones.
@@ -86,12 +162,14 @@ public struct SchemeError: Error, Equatable, CustomStringConvertible {
 /// The schemes a node can run, by name.
 public enum Schemes {
     /// Every scheme's name, in the order help text lists them.
-    public static let names = [Collaborative.schemeName]
+    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName]
 
     /// The scheme called `name` with `settings`.
     public static func make(_ name: String, settings: SchemeSettings) throws(SchemeError) -> any PersonalizationScheme {
         switch name {
         case Collaborative.schemeName: return Collaborative(settings: settings)
+        case FDLoRA.schemeName: return FDLoRA(settings: settings)
+        case PFTT.schemeName: return PFTT(settings: settings)
         default: throw SchemeError("unknown scheme \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
     }

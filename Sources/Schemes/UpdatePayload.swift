@@ -4,8 +4,9 @@
 //   starling.scheme   the scheme that published it        (collaborative)
 //   starling.slot     the slot it holds                   (default)
 //   starling.base     the base model's digest             (16 hex digits)
-//   starling.kind     the adapter kind                    (lora)
-//   starling.rank, starling.alpha, starling.targets (comma-separated), starling.blocks
+//   starling.kind     the adapter kind                    (lora, bottleneck)
+//   lora:        starling.rank, starling.alpha, starling.targets (comma-separated), starling.blocks
+//   bottleneck:  starling.width, starling.blocks; tensors h.<block>.adapter.{down,up}.weight
 //
 // A receiver decodes it against what its own published slot looks like and refuses,
 // with a reason, anything that does not parse, names another scheme, slot or base, or
@@ -14,6 +15,14 @@
 import Learning
 import Trust
 
+/// What kind of adapter an update carries.
+public enum AdapterKind: String, Sendable, Equatable, CaseIterable {
+    /// LoRA A and B under their PEFT names.
+    case lora
+    /// A bottleneck adapter per block (D [m, C], U [C, m]) under the model's own names.
+    case bottleneck
+}
+
 /// What a node expects of every update it takes in: its own published slot's identity.
 public struct PayloadExpectation: Sendable, Equatable {
     public var scheme: String
@@ -21,8 +30,10 @@ public struct PayloadExpectation: Sendable, Equatable {
     public var baseDigest: String
     /// The node's own published adapter: names, shapes, rank, alpha and targets to match.
     public var layout: LoRAAdapter
+    public var kind: AdapterKind
 
-    public init(scheme: String, slot: String, baseDigest: String, layout: LoRAAdapter) {
+    public init(scheme: String, slot: String, baseDigest: String, layout: LoRAAdapter, kind: AdapterKind = .lora) {
+        self.kind = kind
         self.scheme = scheme
         self.slot = slot
         self.baseDigest = baseDigest
@@ -57,7 +68,14 @@ public struct UpdateRefusal: Error, Equatable, CustomStringConvertible {
 
 public enum UpdatePayload {
     /// The metadata an update of `adapter` in `slot` carries.
-    public static func metadata(scheme: String, slot: String, baseDigest: String, adapter: LoRAAdapter) -> [String: String] {
+    public static func metadata(scheme: String, slot: String, baseDigest: String, adapter: LoRAAdapter, kind: AdapterKind = .lora) -> [String: String] {
+        if kind == .bottleneck {
+            return [
+                "format": "pt", "starling.scheme": scheme, "starling.slot": slot, "starling.base": baseDigest, "starling.kind": kind.rawValue,
+                "starling.width": String(adapter.tensors.first?.shape.first ?? 0),
+                "starling.blocks": bottleneckBlocks(adapter).map(String.init).joined(separator: ","),
+            ]
+        }
         let lora = adapter.config
         var metadata = [
             "format": "pt", "starling.scheme": scheme, "starling.slot": slot, "starling.base": baseDigest, "starling.kind": "lora",
@@ -66,6 +84,16 @@ public enum UpdatePayload {
         ]
         metadata["starling.blocks"] = blockIndices(adapter).map(String.init).joined(separator: ",")
         return metadata
+    }
+
+    /// The block indices of a bottleneck adapter's tensors (`h.<block>.adapter.…`), in order.
+    static func bottleneckBlocks(_ adapter: LoRAAdapter) -> [Int] {
+        var seen: [Int] = []
+        for tensor in adapter.tensors {
+            let parts = tensor.name.split(separator: ".")
+            if parts.count > 1, let b = Int(parts[1]), seen.last != b { seen.append(b) }
+        }
+        return seen
     }
 
     /// The block indices an adapter's tensors name, in order.
@@ -78,8 +106,11 @@ public enum UpdatePayload {
     }
 
     /// The payload bytes of `adapter`, published as `slot` of `scheme` on the base with `baseDigest`.
-    public static func encode(_ adapter: LoRAAdapter, scheme: String, slot: String, baseDigest: String) throws -> [UInt8] {
-        try SafeTensors.encode(
+    public static func encode(_ adapter: LoRAAdapter, scheme: String, slot: String, baseDigest: String, kind: AdapterKind = .lora) throws -> [UInt8] {
+        if kind == .bottleneck {
+            return try SafeTensors.encode(adapter.tensors, metadata: metadata(scheme: scheme, slot: slot, baseDigest: baseDigest, adapter: adapter, kind: kind), as: .f32)
+        }
+        return try SafeTensors.encode(
             adapter.tensors.map { NamedTensor(name: PEFTAdapter.peftName($0.name), shape: $0.shape, values: $0.values) },
             metadata: metadata(scheme: scheme, slot: slot, baseDigest: baseDigest, adapter: adapter), as: .f32)
     }
@@ -97,13 +128,31 @@ public enum UpdatePayload {
         let file: SafeTensors
         do { file = try SafeTensors.decode(buffer) } catch { throw UpdateRefusal(.unreadable, "\(error)") }
         let own = expected.layout.config
-        let wanted = metadata(scheme: expected.scheme, slot: expected.slot, baseDigest: expected.baseDigest, adapter: expected.layout)
-        for key in ["starling.scheme", "starling.slot", "starling.kind", "starling.rank", "starling.alpha", "starling.targets", "starling.blocks"] {
+        let wanted = metadata(scheme: expected.scheme, slot: expected.slot, baseDigest: expected.baseDigest, adapter: expected.layout, kind: expected.kind)
+        let keys = expected.kind == .bottleneck
+            ? ["starling.scheme", "starling.slot", "starling.kind", "starling.width", "starling.blocks"]
+            : ["starling.scheme", "starling.slot", "starling.kind", "starling.rank", "starling.alpha", "starling.targets", "starling.blocks"]
+        for key in keys {
             guard let value = file.metadata[key] else { throw UpdateRefusal(.otherAdapter, "no \(key) in the metadata") }
             guard value == wanted[key] else { throw UpdateRefusal(.otherAdapter, "\(key) is \(value), expected \(wanted[key]!)") }
         }
         guard let base = file.metadata["starling.base"] else { throw UpdateRefusal(.otherAdapter, "no starling.base in the metadata") }
         guard base == expected.baseDigest else { throw UpdateRefusal(.otherBase, "base \(base), expected \(expected.baseDigest)") }
+        if expected.kind == .bottleneck {
+            guard file.tensors.count == expected.layout.tensors.count else {
+                throw UpdateRefusal(.layoutMismatch, "\(file.tensors.count) tensors, expected \(expected.layout.tensors.count)")
+            }
+            var tensors: [NamedTensor] = []
+            for t in expected.layout.tensors {
+                guard let found = file[t.name] else { throw UpdateRefusal(.layoutMismatch, "no tensor \(t.name)") }
+                tensors.append(found)
+            }
+            let adapter = LoRAAdapter(config: own, tensors: tensors)
+            if let problem = CandidateScreening.exclusion(of: adapter, against: expected.layout) {
+                throw UpdateRefusal(problem.reason == .nonFiniteValues ? .nonFiniteValues : .layoutMismatch, problem.detail)
+            }
+            return adapter
+        }
         let adapter: LoRAAdapter
         do {
             adapter = try PEFTAdapter.assemble(

@@ -92,3 +92,34 @@ private let expectation = PayloadExpectation(scheme: "collaborative", slot: "def
         #expect(try model.adapter(named: "default") == aggregate)
     }
 }
+
+@Suite struct BottleneckPayloadTests {
+    func bottleneck(seed: UInt64, width: Int = 3) -> LoRAAdapter {
+        var random = SeededGenerator(seed: seed)
+        let tensors = [0, 1].flatMap { b in
+            [NamedTensor(name: "h.\(b).adapter.down.weight", shape: [width, 32], values: (0..<(width * 32)).map { _ in random.nextSignedUnitFloat() }),
+             NamedTensor(name: "h.\(b).adapter.up.weight", shape: [32, width], values: (0..<(width * 32)).map { _ in random.nextSignedUnitFloat() })]
+        }
+        return LoRAAdapter(config: LoRAConfig(rank: 2), tensors: tensors)
+    }
+
+    var expectation: PayloadExpectation {
+        PayloadExpectation(scheme: "pftt", slot: "adapter", baseDigest: "00112233aabbccdd", layout: bottleneck(seed: 1), kind: .bottleneck)
+    }
+
+    @Test func aBottleneckPayloadSaysItsKindAndDecodesToItsTensors() throws {
+        let sent = bottleneck(seed: 5)
+        let bytes = try UpdatePayload.encode(sent, scheme: "pftt", slot: "adapter", baseDigest: "00112233aabbccdd", kind: .bottleneck)
+        let metadata = try SafeTensors.decode(bytes).metadata
+        #expect(metadata["starling.kind"] == "bottleneck" && metadata["starling.width"] == "3" && metadata["starling.blocks"] == "0,1")
+        #expect(metadata["starling.rank"] == nil)
+        #expect(try UpdatePayload.decode(bytes, expecting: expectation).tensors == sent.tensors)
+    }
+
+    @Test func aBottleneckOfAnotherWidthOrALoRAUpdateIsRefused() throws {
+        let wide = try UpdatePayload.encode(bottleneck(seed: 5, width: 4), scheme: "pftt", slot: "adapter", baseDigest: "00112233aabbccdd", kind: .bottleneck)
+        #expect(throws: UpdateRefusal(.otherAdapter, "starling.width is 4, expected 3")) { try UpdatePayload.decode(wide, expecting: expectation) }
+        let lora = try UpdatePayload.encode(adapter(), scheme: "pftt", slot: "adapter", baseDigest: "00112233aabbccdd")
+        #expect(throws: UpdateRefusal(.otherAdapter, "starling.kind is lora, expected bottleneck")) { try UpdatePayload.decode(lora, expecting: expectation) }
+    }
+}

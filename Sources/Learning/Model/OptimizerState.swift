@@ -98,7 +98,7 @@ extension TransformerModel {
         if name == "base" { return .base }
         if name.hasPrefix("slot.") {
             let slotName = String(name.dropFirst("slot.".count))
-            return slot(named: slotName) == nil ? nil : .slot(slotName)
+            return slot(named: slotName) == nil && bottleneck(named: slotName) == nil ? nil : .slot(slotName)
         }
         if name.hasPrefix("base.blocks.") {
             let list = name.dropFirst("base.blocks.".count).split(separator: ",").map { Int($0) }

@@ -107,6 +107,8 @@ public final class TransformerModel {
     /// Base parameter gradients, same layout as `parameters`; allocated when a base group first trains.
     private(set) var parameterGradients: FloatBuffer?
     let slots: [AdapterSlot]
+    /// Bottleneck slots (BottleneckSlot.swift), applied after each block's MLP residual.
+    var bottlenecks: [BottleneckSlot] = []
 
     /// The slots the forward pass applies (all of them at first).
     public var activeSlots: Set<String>
@@ -236,7 +238,7 @@ public final class TransformerModel {
                     base[l] = true
                 }
             case .slot(let name):
-                guard slot(named: name) != nil else { throw .unknownGroup("no slot \"\(name)\"") }
+                guard slot(named: name) != nil || bottleneck(named: name) != nil else { throw .unknownGroup("no slot \"\(name)\"") }
             }
         }
         for group in groups { allocateGradients(for: group) }
@@ -252,6 +254,7 @@ public final class TransformerModel {
             if parameterGradients == nil { parameterGradients = FloatBuffer(count: parameterLayout.count) }
         case .slot(let name):
             if let slot = slot(named: name), slot.gradients == nil { slot.gradients = FloatBuffer(count: slot.layout.count) }
+            bottleneck(named: name)?.allocateGradients()
         }
     }
 
@@ -270,6 +273,7 @@ public final class TransformerModel {
                 }
             }
         case .slot(let name):
+            if let b = bottleneck(named: name) { return b.gradients.map { [(b.values.pointer, $0.pointer, b.values.count)] } ?? [] }
             guard let slot = slot(named: name), let g = slot.gradients else { return [] }
             return [(slot.values.pointer, g.pointer, slot.values.count)]
         }
@@ -287,6 +291,7 @@ public final class TransformerModel {
         for slot in slots where trains(slot) {
             if let l = slot.layout.slots.first?.layer { lowest = min(lowest, l) }
         }
+        if bottlenecks.contains(where: { trainableGroups.contains(.slot($0.name)) }) { lowest = 0 }
         return lowest
     }
 
@@ -330,6 +335,7 @@ public final class TransformerModel {
             normForward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: acts[a.residual2], weight: w.ln2Weight, bias: w.ln2Bias, acts: acts)
             mlpForward(layer: l, acts: acts)
             residualForward(out: acts[a.residual3], a: acts[a.residual2], b: acts[a.fcProjection], N: N * C)
+            applyBottlenecks(layer: l, stream: acts[a.residual3], N: N)
             residual = acts[a.residual3]
         }
         normForward(out: acts.lnf, mean: acts.lnfMean, rstd: acts.lnfRstd, inp: residual, weight: layout.lnfWeight, bias: layout.lnfBias,
@@ -561,6 +567,7 @@ public final class TransformerModel {
             let residual = l == 0 ? acts[acts.encoded] : acts[acts.blocks[l - 1].residual3]
             // Below the lowest trained block nothing needs a gradient.
             let needsInputGradient = lowest < l || g != nil
+            backpropagateBottlenecks(layer: l, dStream: dResidual, N: N)
 
             // residual3 = residual2 + fcProjection
             dResidual2.update(repeating: 0, count: N * C)

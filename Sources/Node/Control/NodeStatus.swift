@@ -25,6 +25,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var messagesOut: UInt64
     /// Rejected messages by reason.
     public var rejections: [String: UInt64]
+    /// The fusion weights (w1, w2) of the served model, for schemes that fuse two slots.
+    public var fusionWeights: [Double]? = nil
 
     public init(
         name: String, phase: Phase, round: Int, rounds: Int, loss: Double? = nil, testPerplexity: Double? = nil,

@@ -54,7 +54,8 @@ public final class Experiment {
             throw NodeError("the topology lists no text sources to generate the nodes' text from")
         }
         for strategy in plan.strategies {
-            do { _ = try TrustConfig(parsing: strategy) } catch { throw NodeError("strategy \"\(strategy)\": \(error)") }
+            var probe = NodeSettings()
+            try ExperimentRunSpec.apply(strategy, to: &probe)
         }
         self.topology = topology
         self.corpus = corpus
@@ -126,7 +127,8 @@ public final class Experiment {
             t.nodes[i].data = FileSystem.join(dataFolder(key), "\(t.nodes[i].name).txt")
             if i < keys.count { t.nodes[i].publicKey = keys[i].publicKey.description }
             var s = t.nodes[i].settings
-            s.trust = key.strategy
+            // Checked in init: a trust strategy, or a scheme with its options.
+            try? ExperimentRunSpec.apply(key.strategy, to: &s)
             // The strategy string alone sets the temperature (1 unless it names one), so a
             // topology's `temperature` does not change what a strategy name means here.
             s.temperature = 1

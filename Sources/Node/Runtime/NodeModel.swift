@@ -82,8 +82,7 @@ public final class NodeModel {
     ) throws {
         self.settings = settings
         do {
-            self.scheme = try scheme ?? Schemes.make(
-                settings.scheme, settings: SchemeSettings(lora: settings.lora, localSteps: settings.localSteps, warmupRounds: settings.warmupRounds))
+            self.scheme = try scheme ?? Schemes.make(settings.scheme, settings: settings.schemeSettings)
         } catch let error as SchemeError {
             throw NodeModelError.scheme(error.description)
         }
@@ -118,6 +117,12 @@ public final class NodeModel {
             weightDecay: Float(settings.weightDecay))
         samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
         trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
+        let model = model, batches = trustBatches
+        do {
+            try self.scheme.attach(model: model) { Double(model.evaluateLoss(batches: batches)) }
+        } catch {
+            throw NodeModelError.scheme("\(error)")
+        }
         testBatches = Array(splits.test.sequentialBatches(batchSize: settings.batchSize).prefix(Self.testBatchLimit))
         let referenceTokens: [Int32]
         if let referencePath {
@@ -150,9 +155,12 @@ public final class NodeModel {
     /// early when it says yes.
     public func train(round: Int, shouldStop: () -> Bool) throws -> (meanLoss: Double, steps: Int) {
         var total = 0.0, done = 0
+        try scheme.beginRound(round: round, model: model)
         for (k, phase) in scheme.phases(round: round).enumerated() {
             try model.setTrainable(phase.trains)
             model.activeSlots = phase.activeSlots ?? Set(model.slotNames)
+            // Fusion factors are for serving; every slot trains at its own scale.
+            model.slotScaleFactors = [:]
             defer { model.activeSlots = Set(model.slotNames) }
             // The first phase keeps the stream a single-phase node has always drawn.
             let seed = samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(k) &* 0x94D0_49BB_1331_11EB
@@ -168,24 +176,28 @@ public final class NodeModel {
     // MARK: What leaves the device
 
     /// The published slot's adapter.
-    public func publishedAdapter() throws -> LoRAAdapter { try model.adapter(named: scheme.publishedSlot) }
+    public func publishedAdapter() throws -> LoRAAdapter { try scheme.published(model: model) }
 
     /// The payload of this round's update: the published slot, and nothing else.
     public func payload() throws -> [UInt8] {
-        try UpdatePayload.encode(publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest)
+        try UpdatePayload.encode(
+            publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, kind: scheme.publishedKind)
     }
 
     /// What every received update must be to count as a candidate.
     public func expectation() throws -> PayloadExpectation {
-        PayloadExpectation(scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, layout: try publishedAdapter())
+        PayloadExpectation(
+            scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, layout: try publishedAdapter(), kind: scheme.publishedKind)
     }
 
     // MARK: Trust and aggregation
 
     /// Scores candidates in the scheme's candidate slot of this model, putting the
-    /// slot's own values back after each.
-    public func evaluator() -> ModelEvaluator {
-        ModelEvaluator(model: model, slot: scheme.candidateSlot, trustBatches: trustBatches, referenceBatches: referenceBatches)
+    /// slot's own values back after each; the other slots as the scheme configures
+    /// the model for scoring.
+    public func evaluator() throws -> SchemeEvaluator {
+        try scheme.configure(model: model, for: .scoring)
+        return SchemeEvaluator(model: model, scheme: scheme, trustBatches: trustBatches, referenceBatches: referenceBatches)
     }
 
     /// Takes the round's aggregate in, as the scheme prescribes.
@@ -193,8 +205,15 @@ public final class NodeModel {
         try scheme.takeIn(aggregate: aggregate, model: model, round: round)
     }
 
-    /// Mean cross-entropy of the served model on the test split.
-    public func testLoss() -> Double { Double(model.evaluateLoss(batches: testBatches)) }
+    /// Mean cross-entropy of the served model on the test split. The model stays set
+    /// up as served until the next round trains.
+    public func testLoss() throws -> Double {
+        try scheme.configure(model: model, for: .serving)
+        return Double(model.evaluateLoss(batches: testBatches))
+    }
+
+    /// Mean cross-entropy on the trust split's batches of the model as it is set up now.
+    public func trustLoss() -> Double { Double(model.evaluateLoss(batches: trustBatches)) }
 
     // MARK: State
 

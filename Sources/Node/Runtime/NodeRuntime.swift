@@ -226,12 +226,12 @@ public final class NodeRuntime: @unchecked Sendable {
             }
 
             update { $0.phase = .evaluating }
-            let testLoss = nodeModel.testLoss()
+            let testLoss = try nodeModel.testLoss()
             metrics.append(
                 RoundMetrics(
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
                     seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
-                    trustSeconds: trustSeconds))
+                    trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
@@ -241,6 +241,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 $0.round = round
                 $0.loss = trainLoss
                 $0.testPerplexity = exp(testLoss)
+                $0.fusionWeights = nodeModel.scheme.fusionWeights
             }
             log.info(
                 "round complete",

@@ -37,11 +37,14 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var trainingSeconds: Double
     public var waitingSeconds: Double
     public var trustSeconds: Double
+    /// The served model's fusion weights (w1, w2) after the round, for schemes that fuse.
+    public var fusionWeights: [Double]?
 
     public init(
         round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,
-        trainingSeconds: Double, waitingSeconds: Double, trustSeconds: Double
+        trainingSeconds: Double, waitingSeconds: Double, trustSeconds: Double, fusionWeights: [Double]? = nil
     ) {
+        self.fusionWeights = fusionWeights
         self.round = round
         self.trainLoss = trainLoss
         self.testLoss = testLoss

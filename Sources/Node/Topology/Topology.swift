@@ -4,6 +4,7 @@
 import Foundation
 import Learning
 import Trust
+import Schemes
 
 /// The settings every node uses unless its own entry overrides them.
 public struct NodeSettings: Sendable, Equatable, Codable {
@@ -59,6 +60,26 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// Where the node serves Prometheus metrics over HTTP (`GET /metrics`); nil: nowhere.
     public var metrics: MetricsAddress? = nil
 
+    // Scheme settings (README "Schemes"); each scheme reads the ones it knows.
+    /// How the published slots are aggregated: a trust strategy string (`fedavg` is
+    /// FDLoRA's and PFTT's uniform average); nil aggregates by `trust`.
+    public var aggregation: String? = nil { didSet { resolveTrust() } }
+    /// FDLoRA's outer step size η and Nesterov momentum μ.
+    public var outerLearningRate: Double = 1
+    public var outerMomentum: Double = 0
+    /// FDLoRA: the personal slot is refreshed every this many federated rounds (0: never).
+    public var syncEvery: Int = 0
+    /// FDLoRA: `factor` or `delta` fusion of the global and personal slots.
+    public var fusion: FusionMode = .factor
+    /// FDLoRA: loss evaluations of the fusion search after each aggregation.
+    public var fusionBudget: Int = 40
+    /// FDLoRA: fixed fusion weights [w1, w2]; nil searches them.
+    public var fusionWeights: [Double]? = nil
+    /// FDLoRA: whether the personal slot is applied while the global slot trains.
+    public var personalInGlobal: Bool = false
+    /// PFTT: the width m of each block's bottleneck adapter.
+    public var bottleneckWidth: Int = 16
+
     public init() {}
 
     /// The trust setting `trust` and `temperature` make, or why they make none.
@@ -74,7 +95,27 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     }
 
     private mutating func resolveTrust() {
-        trustConfig = try? Self.trustConfig(trust, temperature: temperature)
+        if let aggregation {
+            // The aggregation string takes the topology's temperature only if it can use one.
+            let learned = (try? TrustConfig(parsing: aggregation))?.strategy.isLearned ?? false
+            trustConfig = try? Self.trustConfig(aggregation, temperature: learned ? temperature : 1)
+        } else {
+            trustConfig = try? Self.trustConfig(trust, temperature: temperature)
+        }
+    }
+
+    /// What the scheme reads of these settings.
+    public var schemeSettings: SchemeSettings {
+        var s = SchemeSettings(lora: lora, localSteps: localSteps, warmupRounds: warmupRounds)
+        s.outerLearningRate = Float(outerLearningRate)
+        s.outerMomentum = Float(outerMomentum)
+        s.syncEvery = syncEvery
+        s.fusion = fusion
+        s.fusionBudget = fusionBudget
+        s.fusionWeights = fusionWeights?.map(Float.init)
+        s.personalInGlobalTraining = personalInGlobal
+        s.bottleneckWidth = bottleneckWidth
+        return s
     }
 }
 

@@ -251,7 +251,8 @@ private struct Reader {
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
-        "metrics",
+        "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
+        "personal_in_global", "bottleneck",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -314,6 +315,7 @@ private struct Reader {
                 problem(p("lora"), "\(p("lora")) must be a table such as { rank = 4, alpha = 32 }")
             }
         }
+        schemeSettings(t, path, into: &s)
         if s.warmupRounds >= s.rounds && t["warmup_rounds"] != nil {
             problem(p("warmup_rounds"), "\(p("warmup_rounds")) (\(s.warmupRounds)) must be less than rounds (\(s.rounds))")
         }
@@ -337,6 +339,47 @@ private struct Reader {
         } catch {
             let setting = text.contains("temperature=") || temperature == 1 ? "\"\(text)\"" : "\"\(text)\" with temperature \(temperature)"
             problem(key, "\(key): trust \(setting): \(error)")
+        }
+    }
+
+    /// The keys of the schemes that keep part of the model at home (FDLoRA, PFTT).
+    mutating func schemeSettings(_ t: TOMLTable, _ path: String, into s: inout NodeSettings) {
+        func p(_ k: String) -> String { "\(path).\(k)" }
+        if let v = string(t, "aggregation", p("aggregation")) {
+            let name = String(v.split(separator: ":").first ?? "")
+            if TrustStrategy(rawValue: name) != nil {
+                s.aggregation = v
+            } else {
+                problem(p("aggregation"),
+                        "\(p("aggregation")): unknown aggregation \"\(name)\" (fedavg or a trust strategy: \(TrustStrategy.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+        if let v = double(t, "outer_lr", p("outer_lr"), { $0 > 0 && $0 <= 2 }, "in (0, 2]") { s.outerLearningRate = v }
+        if let v = double(t, "outer_momentum", p("outer_momentum"), { $0 >= 0 && $0 < 1 }, "in [0, 1)") { s.outerMomentum = v }
+        if let v = int(t, "sync_every", p("sync_every"), min: 0) { s.syncEvery = v }
+        if let v = string(t, "fusion", p("fusion")) {
+            if let mode = FusionMode(rawValue: v) {
+                s.fusion = mode
+            } else {
+                problem(p("fusion"), "\(p("fusion")): unknown fusion \"\(v)\" (known: \(FusionMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+        if let v = int(t, "fusion_budget", p("fusion_budget"), min: 0) { s.fusionBudget = v }
+        if let v = numbers(t, "fusion_weights", p("fusion_weights")) {
+            if v.count != 2 || v.contains(where: { !(abs($0) <= FusionSearch.bound) }) {
+                problem(p("fusion_weights"), "\(p("fusion_weights")) must be two weights [w1, w2] in [-1.5, 1.5]")
+            } else {
+                s.fusionWeights = v
+            }
+        }
+        if let v = bool(t, "personal_in_global", p("personal_in_global")) { s.personalInGlobal = v }
+        if let b = t["bottleneck"] {
+            if let bt = b.table {
+                unknownKeys(bt, p("bottleneck"), allowed: ["width"])
+                if let v = int(bt, "width", "\(p("bottleneck")).width", min: 1) { s.bottleneckWidth = v }
+            } else {
+                problem(p("bottleneck"), "\(p("bottleneck")) must be a table such as { width = 16 }")
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 
 import Foundation
 import Gossip
+import Schemes
 
 /// Makes a topology of a chosen shape, ready to run on this machine.
 public enum TopologyTemplate {
@@ -13,14 +14,40 @@ public enum TopologyTemplate {
 
     public static func nodeName(_ i: Int) -> String { i < names.count ? names[i] : "node-\(i + 1)" }
 
+    /// The settings a new topology of each scheme spells out, with their defaults.
+    static let schemeSettings: [String: String] = [
+        "collaborative": "",
+        "fdlora": """
+            # FDLoRA: a personal LoRA that stays here, a global LoRA that is published.
+            aggregation = "fedavg"      # or a trust strategy, e.g. "validation"
+            outer_lr = 0.7              # outer Nesterov step (1 with momentum 0: plain averaging)
+            outer_momentum = 0.9
+            sync_every = 0              # refresh the personal slot every k federated rounds (0: never)
+            fusion = "factor"           # or "delta"
+            fusion_budget = 40          # loss evaluations of the fusion search per round
+            personal_in_global = false  # apply the personal slot while the global one trains
+
+            """,
+        "pftt": """
+            # PFTT: a bottleneck adapter per block is published; a LoRA on attention stays here.
+            aggregation = "fedavg"      # or a trust strategy, e.g. "validation"
+            bottleneck = { width = 16 }
+
+            """,
+    ]
+
     /// Writes the topology file at `path` and a key for every node under its state
     /// folder (`state/<name>/<node>` beside the file). Refuses to replace an existing
     /// file or key. Returns the file's text.
     @discardableResult
     public static func create(
         path: String, name: String, shape: EdgeShape, nodeCount n: Int, groups: Int, k: Int = 2,
-        sources: [TextSource], basePort: Int = 7100
+        sources: [TextSource], basePort: Int = 7100, scheme: String = "collaborative"
     ) throws -> String {
+        guard let schemeKeys = schemeSettings[scheme] else {
+            let known = Schemes.names.joined(separator: ", ")
+            throw TopologyError(diagnostics: [.init(file: path, line: nil, message: "unknown scheme \"\(scheme)\" (known: \(known))")])
+        }
         guard n >= 1 else { throw TopologyError(diagnostics: [.init(file: path, line: nil, message: "--nodes must be at least 1")]) }
         guard !FileManager.default.fileExists(atPath: path) else {
             throw TopologyError(diagnostics: [.init(file: path, line: nil, message: "already exists; choose another --out or remove it")])
@@ -36,6 +63,7 @@ public enum TopologyTemplate {
             sources = [\(sources.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))]
 
             [defaults]
+            scheme = "\(scheme)"
             base_model = "random:tiny"
             tokenizer = "bytes"
             trust = "validation"
@@ -50,7 +78,7 @@ public enum TopologyTemplate {
             round_timeout_ms = 30000
             curve = true
             lora = { rank = 4, alpha = 32, dropout = 0.1 }
-
+            \(schemeKeys)
             [edges]
             shape = "\(shape.rawValue)"
 

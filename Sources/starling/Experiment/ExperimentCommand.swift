@@ -50,6 +50,14 @@ struct ExperimentCommand: ParsableCommand {
     @Option(name: .customLong("strategy"), help: "A trust setting to compare, e.g. validation:temperature=0.1 (repeat the option).")
     var strategies: [String] = ["local", "fedavg", "weights", "prediction", "validation", "oracle"]
 
+    @Option(name: .customLong("run"), help: ArgumentHelp(
+        "A scheme to compare instead of the strategies, e.g. fdlora, fdlora:aggregation=validation,fusion=delta, pftt:width=8, collaborative:validation (repeat the option).",
+        valueName: "scheme[:options]"))
+    var runs: [String] = []
+
+    /// The entries compared: the `--run` list when given, else the strategies.
+    var entries: [String] { runs.isEmpty ? strategies : runs }
+
     @Option(help: "Comma-separated settings: specific, mixed.")
     var settings = "specific,mixed"
 
@@ -117,6 +125,10 @@ struct ExperimentCommand: ParsableCommand {
         for strategy in strategies {
             do { _ = try TrustConfig(parsing: strategy) } catch { throw ValidationError("--strategy \(strategy): \(error)") }
         }
+        for run in runs {
+            var probe = NodeSettings()
+            do { try ExperimentRunSpec.apply(run, to: &probe) } catch { throw ValidationError("--run \(run): \(error)") }
+        }
     }
 
     func parsedSettings() throws -> [ExperimentSetting] {
@@ -143,7 +155,7 @@ struct ExperimentCommand: ParsableCommand {
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
         let plan = ExperimentPlan(
-            strategies: strategies, settings: try parsedSettings(), seeds: (1...seeds).map(UInt64.init), rounds: rounds,
+            strategies: entries, settings: try parsedSettings(), seeds: (1...seeds).map(UInt64.init), rounds: rounds,
             warmupRounds: warmupRounds, localSteps: localSteps, batchSize: batchSize, bytesPerNode: bytes,
             evaluationBytes: evaluationBytes,
             sweepBytes: try parsedSweep(), ownShare: ownShare, baseBytes: baseBytes, learningRate: learningRate,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Node
+import Schemes
 
 /// `starling topology`: write and check topology files.
 struct TopologyCommand: ParsableCommand {
@@ -77,6 +78,9 @@ struct TopologyCommand: ParsableCommand {
         @Option(help: "Ports are base-port+1 ... base-port+N.")
         var basePort: Int = 7100
 
+        @Option(help: "Personalization scheme: \(Schemes.names.joined(separator: ", ")); its settings are written out.")
+        var scheme: String = "collaborative"
+
         @Option(help: "The topology file to write.")
         var out: String
 
@@ -133,7 +137,7 @@ struct TopologyCommand: ParsableCommand {
             do {
                 try TopologyTemplate.create(
                     path: out, name: topologyName, shape: edgeShape, nodeCount: nodes, groups: groups, k: k,
-                    sources: sourceList, basePort: basePort)
+                    sources: sourceList, basePort: basePort, scheme: scheme)
             } catch {
                 throw UserError("\(error)")
             }
