@@ -134,8 +134,7 @@ final class UpdateCapture: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: straight.baseDirectory)
             try? FileManager.default.removeItem(atPath: resumed.baseDirectory)
         }
-        let context = try ZMQContext(ioThreads: 1)
-        #expect(try NodeRuntime(topology: straight, index: 0, context: context).run(stop: StopRequest()) == .finished(round: 6))
+        #expect(try NodeRuntime(topology: straight, index: 0, context: try ZMQContext(ioThreads: 1)).run(stop: StopRequest()) == .finished(round: 6))
 
         // The second run is stopped as soon as round 3 is committed, then started afresh.
         let state = StateDirectory(path: resumed.stateDirectory(of: 0))
@@ -146,13 +145,13 @@ final class UpdateCapture: @unchecked Sendable {
             stop.request()
         }
         watcher.start()
-        let first = try NodeRuntime(topology: resumed, index: 0, context: context).run(stop: stop)
+        let first = try NodeRuntime(topology: resumed, index: 0, context: try ZMQContext(ioThreads: 1)).run(stop: stop)
         guard case .stopped(let at) = first else {
             Issue.record("the first run was not stopped: \(first)")
             return
         }
         #expect(at >= 3 && at < 6)
-        #expect(try NodeRuntime(topology: resumed, index: 0, context: context).run(stop: StopRequest()) == .finished(round: 6))
+        #expect(try NodeRuntime(topology: resumed, index: 0, context: try ZMQContext(ioThreads: 1)).run(stop: StopRequest()) == .finished(round: 6))
 
         let a = StateDirectory(path: straight.stateDirectory(of: 0)), b = state
         let folderA = FileSystem.join(a.checkpointsPath, "round-000006"), folderB = FileSystem.join(b.checkpointsPath, "round-000006")
