@@ -166,6 +166,16 @@ let validTopology = """
         #expect(TopologyParser.unbalancedBracket(validTopology) == nil)
     }
 
+    /// A header after a basic string holding ''' runs: the string is text, so the header
+    /// is still checked (the fuzzer's fifth toml++ abort).
+    @Test func aHeaderAfterQuotesInsideAStringIsStillChecked() {
+        let text = "name = \"x\"\no = \"a'''''''''b\"\n[[\u{FFFD}odes]]\n"
+        let (t, d) = TopologyParser.parse(text: text, path: "q.toml")
+        #expect(t == nil)
+        #expect(d.map(\.message) == ["TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote"])
+        #expect(d.first?.line == 3)
+    }
+
     /// Inputs the topology fuzzer found to abort the process inside toml++: a table header
     /// whose name starts with a character no key starts with.
     @Test func aTableHeaderWithoutANameIsASyntaxErrorNotACrash() {

@@ -101,13 +101,27 @@ extension TopologyParser {
         let scalars = Array(text.unicodeScalars)
         var open: [(bracket: Unicode.Scalar, line: Int)] = []
         var line = 1, i = 0
+        var atLineStart = true
         func at(_ k: Int, _ s: String) -> Bool {
             let pattern = Array(s.unicodeScalars)
             return k + pattern.count <= scalars.count && Array(scalars[k..<(k + pattern.count)]) == pattern
         }
         while i < scalars.count {
             let c = scalars[i]
-            if c == "\n" { line += 1; i += 1; continue }
+            if c == "\n" { line += 1; i += 1; atLineStart = true; continue }
+            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
+            // A table header: its name must start as a key does (toml++ aborts otherwise).
+            if c == "[" && atLineStart && open.isEmpty {
+                var k = i + 1
+                if k < scalars.count && scalars[k] == "[" { k += 1 }
+                while k < scalars.count && (scalars[k] == " " || scalars[k] == "\t") { k += 1 }
+                if k < scalars.count {
+                    let n = scalars[k]
+                    let startsAName = n.isASCII && (n.properties.isAlphabetic || ("0"..."9").contains(n) || "_-\"'".unicodeScalars.contains(n))
+                    if !startsAName { return (line, "a table name must start with a letter, digit, '_', '-' or a quote") }
+                }
+            }
+            atLineStart = false
             if c == "#" {
                 while i < scalars.count && scalars[i] != "\n" { i += 1 }
                 continue
