@@ -162,8 +162,8 @@ let validTopology = """
             '''
             sources = ["x\"]"]
             """#
-        #expect(TopologyParser.unbalancedBracket(text) == nil)
-        #expect(TopologyParser.unbalancedBracket(validTopology) == nil)
+        #expect(TopologyParser.syntaxProblem(text) == nil)
+        #expect(TopologyParser.syntaxProblem(validTopology) == nil)
     }
 
     /// A header after a basic string holding ''' runs: the string is text, so the header
@@ -192,8 +192,8 @@ let validTopology = """
         let (_, d) = TopologyParser.parse(text: "name = \"\"\"\n[!]\n\"\"\"\n", path: "s.toml")
         #expect(!d.map(\.message).contains(message))
         // Ordinary headers are untouched.
-        #expect(TopologyParser.tableHeaderWithoutAName(validTopology) == nil)
-        #expect(TopologyParser.tableHeaderWithoutAName("[ \"quoted\" ]\n[[nodes]]\n[a-b]\n[_x]\n[9]\n") == nil)
+        #expect(TopologyParser.syntaxProblem(validTopology) == nil)
+        #expect(TopologyParser.syntaxProblem("[ \"quoted\" ]\n[[nodes]]\n[a-b]\n[_x]\n[9]\n") == nil)
     }
 
     @Test func missingNodesIsAnError() {

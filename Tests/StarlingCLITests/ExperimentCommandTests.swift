@@ -10,28 +10,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starling-experiment-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let file = dir + "/three.toml"
-        try """
-            name = "three"
-            sources = ["prose", "code"]
-            [defaults]
-            sequence_length = 16
-            round_timeout_ms = 20000
-            [[nodes]]
-            name = "ann"
-            endpoint = "tcp://127.0.0.1:7001"
-            mixture = [1, 0]
-            [[nodes]]
-            name = "ben"
-            endpoint = "tcp://127.0.0.1:7002"
-            mixture = [1, 0]
-            [[nodes]]
-            name = "cat"
-            endpoint = "tcp://127.0.0.1:7003"
-            mixture = [0, 1]
-            [edges]
-            shape = "full"
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let file = try writeThreeNodeExperimentTopology(in: dir)
         let out = dir + "/results"
         let r = try runStarling(
             ["experiment", "--topology", file, "--out", out, "--strategy", "local", "--strategy", "validation:temperature=0.1",
@@ -80,4 +59,32 @@ import Testing
         #expect(setting.status != 0)
         #expect(setting.err.contains("unknown setting \"odd\""), "\(setting.err)")
     }
+}
+
+/// Writes `three.toml` into `dir`: three nodes, two on prose and one on code, fully
+/// linked; returns its path.
+func writeThreeNodeExperimentTopology(in dir: String) throws -> String {
+    let file = dir + "/three.toml"
+    try """
+        name = "three"
+        sources = ["prose", "code"]
+        [defaults]
+        sequence_length = 16
+        round_timeout_ms = 20000
+        [[nodes]]
+        name = "ann"
+        endpoint = "tcp://127.0.0.1:7001"
+        mixture = [1, 0]
+        [[nodes]]
+        name = "ben"
+        endpoint = "tcp://127.0.0.1:7002"
+        mixture = [1, 0]
+        [[nodes]]
+        name = "cat"
+        endpoint = "tcp://127.0.0.1:7003"
+        mixture = [0, 1]
+        [edges]
+        shape = "full"
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+    return file
 }

@@ -79,28 +79,7 @@ import Testing
     @Test func anExperimentOnALlamaBase() throws {
         let dir = try clusterFolder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let file = dir + "/three.toml"
-        try """
-            name = "three"
-            sources = ["prose", "code"]
-            [defaults]
-            sequence_length = 16
-            round_timeout_ms = 20000
-            [[nodes]]
-            name = "ann"
-            endpoint = "tcp://127.0.0.1:7001"
-            mixture = [1, 0]
-            [[nodes]]
-            name = "ben"
-            endpoint = "tcp://127.0.0.1:7002"
-            mixture = [1, 0]
-            [[nodes]]
-            name = "cat"
-            endpoint = "tcp://127.0.0.1:7003"
-            mixture = [0, 1]
-            [edges]
-            shape = "full"
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let file = try writeThreeNodeExperimentTopology(in: dir)
         let r = try runStarling(
             ["experiment", "--topology", file, "--out", dir + "/results", "--strategy", "validation", "--settings", "specific",
              "--seeds", "1", "--rounds", "2", "--warmup-rounds", "1", "--local-steps", "2", "--batch", "2", "--bytes", "3000",

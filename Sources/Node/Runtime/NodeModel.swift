@@ -195,9 +195,12 @@ public final class NodeModel {
     /// Scores candidates in the scheme's candidate slot of this model, putting the
     /// slot's own values back after each; the other slots as the scheme configures
     /// the model for scoring.
-    public func evaluator() throws -> SchemeEvaluator {
+    public func evaluator() throws -> ModelEvaluator {
         try scheme.configure(model: model, for: .scoring)
-        return SchemeEvaluator(model: model, scheme: scheme, trustBatches: trustBatches, referenceBatches: referenceBatches)
+        let (model, scheme) = (self.model, self.scheme)
+        return ModelEvaluator(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches) { adapter, body in
+            try scheme.withCandidate(adapter, model: model, body)
+        }
     }
 
     /// Takes the round's aggregate in, as the scheme prescribes.

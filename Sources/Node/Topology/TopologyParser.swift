@@ -42,10 +42,7 @@ public enum TopologyParser {
     /// Parses `text` (the contents of the file at `path`); returns the topology when it
     /// could be built and every problem found, sorted by line.
     public static func parse(text: String, path: String) -> (Topology?, [TopologyDiagnostic]) {
-        if let line = tableHeaderWithoutAName(text) {
-            return (nil, [.init(file: path, line: line, message: "TOML syntax: a table name must start with a letter, digit, '_', '-' or a quote")])
-        }
-        if let (line, message) = unbalancedBracket(text) {
+        if let (line, message) = syntaxProblem(text) {
             return (nil, [.init(file: path, line: line, message: "TOML syntax: \(message)")])
         }
         let table: TOMLTable
@@ -61,43 +58,15 @@ public enum TopologyParser {
         let sorted = reader.diagnostics.sorted { ($0.line ?? 0, $0.message) < ($1.line ?? 0, $1.message) }
         return (topology, sorted)
     }
-
-    /// The first line (1-based) holding a table header whose name starts with a character
-    /// no key can start with (`[!]`, `[é]`, a `[` ending its line). toml++, under TOMLKit,
-    /// stops the process on an assertion there instead of reporting an error, so such a
-    /// header is refused before the text reaches it. Lines inside multi-line strings are
-    /// skipped.
-    static func tableHeaderWithoutAName(_ text: String) -> Int? {
-        var inMultilineString = false
-        // Scalars, not characters: "[" and a combining mark are one character, "\r\n" too.
-        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-        for (i, scalars) in lines.enumerated() {
-            let line = String(String.UnicodeScalarView(scalars))
-            let quotes = line.components(separatedBy: "\"\"\"").count - 1 + line.components(separatedBy: "'''").count - 1
-            defer { if quotes % 2 == 1 { inMultilineString.toggle() } }
-            if inMultilineString { continue }
-            var rest = scalars.drop { $0 == " " || $0 == "\t" }
-            guard rest.first == "[" else { continue }
-            rest = rest.dropFirst()
-            if rest.first == "[" { rest = rest.dropFirst() }
-            rest = rest.drop { $0 == " " || $0 == "\t" }
-            guard let c = rest.first else {
-                // "[" then the end of the line: fatal unless it is the end of the text.
-                if i < lines.count - 1 { return i + 1 }
-                continue
-            }
-            let startsAName = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"']".unicodeScalars.contains(c))
-            if !startsAName { return i + 1 }
-        }
-        return nil
-    }
 }
 
 extension TopologyParser {
-    /// The first bracket that closes nothing or closes the wrong kind (`["a",}"b"]`), or
-    /// one never closed, outside strings and comments: valid TOML has none, and toml++
-    /// stops the process on some of them instead of reporting an error.
-    static func unbalancedBracket(_ text: String) -> (line: Int, message: String)? {
+    /// The first syntax error that toml++, under TOMLKit, would stop the process on
+    /// instead of reporting: outside strings and comments, a table header whose name
+    /// starts with a character no key can start with (`[!]`, `[é]`, a `[` ending its
+    /// line), or a bracket that closes nothing, closes the wrong kind (`["a",}"b"]`) or
+    /// is never closed. Valid TOML has none of these.
+    static func syntaxProblem(_ text: String) -> (line: Int, message: String)? {
         let scalars = Array(text.unicodeScalars)
         var open: [(bracket: Unicode.Scalar, line: Int)] = []
         var line = 1, i = 0
