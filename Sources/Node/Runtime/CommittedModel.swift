@@ -31,3 +31,9 @@ extension NodeModel {
     /// reconfiguration, unlike `testLoss`).
     public func testLossAsConfigured() -> Double { Double(model.evaluateLoss(batches: testBatches)) }
 }
+
+extension NodeModel {
+    /// The test split's evaluation batches: those the test perplexity of the node's
+    /// metrics and status is measured on.
+    public var testEvaluationBatches: [TokenBatch] { testBatches }
+}
