@@ -178,9 +178,11 @@ public final class Experiment {
             }
             return last.testPerplexity
         }
-        return ExperimentRunResult(
+        var result = ExperimentRunResult(
             key: key, nodes: t.nodes.map(\.name), perplexities: perplexities, graph: try TrustGraph.fromStateFolders(t),
             seconds: seconds)
+        result.figures = try ExperimentNodeFigures.measure(t, rounds: plan.rounds)
+        return result
     }
 
     /// Every node of `t` on its own thread over inproc:// in one context; throws the

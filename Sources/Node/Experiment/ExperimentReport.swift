@@ -24,6 +24,7 @@ extension ExperimentSummary {
                     title: "Trust after round \(plan.rounds): \(strategy), specific setting, seed \(seed)")
             }
         }
+        if hasFigures { files["nodes.csv"] = nodesCSV() }
         if !plan.sweepSizes.isEmpty {
             files["sweep.csv"] = sweepCSV()
             files["sweep.svg"] = sweepPlot(title: "Test perplexity by text size (specific setting, seed \(plan.seeds.first ?? 0))").svg()
@@ -72,6 +73,12 @@ extension ExperimentSummary {
                 table.append("| " + header.joined(separator: " | ") + " |")
             }
             s += table.joined(separator: "\n") + "\n"
+        }
+        if hasFigures {
+            s += "\n## Schemes\n\nBytes per round per node: the encoded payload of one update (the published slot and its "
+                + "metadata), published once in every round after the warm-up; the signature envelope and relaying come on top. "
+                + "\"served ≤ better part\": the (node, seed) pairs whose served model's test perplexity is no worse than "
+                + "that of the better of its two parts alone. Per node: [nodes.csv](nodes.csv).\n\n" + schemeMarkdown()
         }
         let minutes = results.map(\.seconds).reduce(0, +) / 60
         s += String(format: "\n%d runs, %.1f minutes of running nodes in all.\n", results.count, minutes)

@@ -14,6 +14,8 @@ public struct ExperimentRunResult: Sendable, Equatable {
     public var graph: TrustGraph
     /// Wall time of the run.
     public var seconds: Double
+    /// The parts of each node's served model and what its updates carry (nil: not measured).
+    public var figures: ExperimentNodeFigures? = nil
 
     public init(key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double) {
         self.key = key

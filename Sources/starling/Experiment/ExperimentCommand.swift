@@ -25,7 +25,9 @@ struct ExperimentCommand: ParsableCommand {
             perplexity per node and run), results.md (strategy × setting, mean ± standard
             deviation over seeds), trust-<strategy>.svg (specific setting, first seed),
             and with --sweep-bytes sweep.csv and sweep.svg (perplexity by text size,
-            specific setting, first seed). A progress line per run goes to standard error.
+            specific setting, first seed), nodes.csv (per run and node: the served model's
+            test perplexity beside its parts alone, the fusion weights, the bytes of one
+            update). A progress line per run goes to standard error.
 
             With --data DIR, the nodes are DIR's: one file (or folder of .txt) per node, in
             name order, fully linked, with the topology's settings; an optional

@@ -8,7 +8,7 @@ import Node
 /// Options that pick a base model and tokenizer.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Base model: a Hugging Face-layout folder of a GPT-2, Llama or Qwen2 (config.json + model.safetensors), or random:tiny, random:llama-tiny, random:gpt2, random:smollm-135m.")
-    var base: String
+    var base: String?
 
     @Option(help: "Tokenizer: bytes, or a folder with vocab.json + merges.txt or tokenizer.json.")
     var tokenizer: String = "bytes"
@@ -16,8 +16,52 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A PEFT adapter folder to apply on top of the base.")
     var adapter: String?
 
-    /// The tokenizer and the model (with the adapter applied, when given).
+    @Option(help: "Instead of --base and --adapter: the model node NAME of --topology serves, as its state folder last committed it (its base, tokenizer, every slot and the scheme's state; for fdlora the fused model).")
+    var node: String?
+
+    @Option(help: "The topology of --node.")
+    var topology: String?
+
+    @Option(help: "State folder of --node (default: the topology's state root / name).")
+    var state: String?
+
+    func validate() throws {
+        if node == nil {
+            guard base != nil else { throw ValidationError("--base or --node is required") }
+            guard topology == nil, state == nil else { throw ValidationError("--topology and --state go with --node") }
+        } else {
+            guard base == nil, adapter == nil else {
+                throw ValidationError("--node serves the node's own base and adapters: not with --base or --adapter")
+            }
+            guard topology != nil else { throw ValidationError("--node needs --topology") }
+        }
+    }
+
+    /// What --base or --node names, for messages.
+    var modelName: String { base ?? "node \(node ?? "")" }
+
+    /// The node --node names, with its tokenizer and its committed model set up as
+    /// served; nil without --node.
+    func loadNode() throws -> (tokenizer: any Tokenizer, model: NodeModel)? {
+        guard let node, let topology else { return nil }
+        let t: Topology
+        do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
+        guard let index = t.index(of: node) else {
+            throw UserError("\(topology) has no node \"\(node)\" (nodes: \(t.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        do {
+            let tok = try TokenizerSource.load(t.nodes[index].settings.tokenizer, baseDirectory: t.baseDirectory)
+            return (tok, try NodeModel.committed(topology: t, index: index, stateDirectory: state))
+        } catch {
+            throw UserError("\(error)")
+        }
+    }
+
+    /// The tokenizer and the model (with the adapter applied, when given), or the
+    /// model --node serves.
     func load(lora: LoRAConfig?, seed: UInt64) throws -> (any Tokenizer, TransformerModel) {
+        if let served = try loadNode() { return (served.tokenizer, served.model.model) }
+        guard let base else { throw ValidationError("--base or --node is required") }
         var lora = lora
         var adapterValues: LoRAAdapter?
         if let adapter {
@@ -49,7 +93,7 @@ struct ModelOptions: ParsableArguments {
     func requireContext(_ option: String, _ length: Int, of model: TransformerModel) throws {
         let context = model.config.maxSequenceLength
         guard length <= context else {
-            throw ValidationError("\(option) must be at most \(context) (the context of \(base)), got \(length)")
+            throw ValidationError("\(option) must be at most \(context) (the context of \(modelName)), got \(length)")
         }
     }
 }
@@ -283,6 +327,7 @@ struct Finetune: ParsableCommand {
     }
 
     func validate() throws {
+        guard model.node == nil else { throw ValidationError("finetune trains from --base, not from a --node") }
         try requireBetween(1, largestDimension, "--rank", rank)
         try require("--alpha", alpha, in: "in (0, ∞)") { $0 > 0 }
         try require("--dropout", dropout, in: "in [0, 1)") { $0 >= 0 && $0 < 1 }
@@ -296,7 +341,7 @@ struct Finetune: ParsableCommand {
         try model.requireContext("--seq", training.sequenceLength, of: m)
         FileHandle.standardError.write(Data("fine-tuning \(m.trainableParameterCount) LoRA parameters on \(training.text)\n".utf8))
         try training.train(m, tokenizer: tok) { _ in
-            do { try PEFTAdapter.save(m.adapter(), to: out, baseModel: model.base) } catch { throw UserError("\(out): \(error)") }
+            do { try PEFTAdapter.save(m.adapter(), to: out, baseModel: model.base!) } catch { throw UserError("\(out): \(error)") }
         }
         print("wrote \(out)")
     }
@@ -307,16 +352,21 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mean loss and perplexity of a model (and adapter) on text.",
         discussion: """
+            With --node, the model is the one the node serves (for fdlora the fused one);
+            without --text it is measured on the node's own test batches, the test
+            perplexity of the node's metrics and status.
+
             Example:
               $ starling eval --base models/tiny-base --adapter adapters/alice --text data/alice.txt --split test
               {"batches":32,"loss":1.2345,"perplexity":3.437,"split":"test","tokens":16384}
+              $ starling eval --topology topologies/demo.toml --node alice
             """
     )
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Text: a file or a folder of .txt.")
-    var text: String
+    @Option(help: "Text: a file or a folder of .txt (default with --node: the node's own test split).")
+    var text: String?
     @Option(help: "Which part: train, trust, test, or all.")
     var split: String = "test"
     @Option(name: .customLong("seq"), help: "Tokens per sequence.")
@@ -334,9 +384,16 @@ struct Eval: ParsableCommand {
         guard Self.splitNames.contains(split) else {
             throw ValidationError("--split must be one of \(Self.splitNames.joined(separator: ", ")), got \(split)")
         }
+        guard text != nil || model.node != nil else { throw ValidationError("--text is required without --node") }
     }
 
     func run() throws {
+        guard let text else {
+            // The node's own test batches, as its rounds measure them.
+            let served = try model.loadNode()!.model
+            report(served.model.evaluateLoss(batches: served.testEvaluationBatches), served.testEvaluationBatches, split: "test")
+            return
+        }
         let (tok, m) = try model.load(lora: nil, seed: seed)
         try model.requireContext("--seq", sequenceLength, of: m)
         let dataset: TextDataset
@@ -351,7 +408,11 @@ struct Eval: ParsableCommand {
             }
         } catch { throw UserError("\(text): \(error)") }
         let batches = Array(part.sequentialBatches(batchSize: batchSize))
-        let loss = Double(m.evaluateLoss(batches: batches))
+        report(m.evaluateLoss(batches: batches), batches, split: split)
+    }
+
+    func report(_ loss: Float, _ batches: [TokenBatch], split: String) {
+        let loss = Double(loss)
         let tokens = batches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength }
         print(String(format: #"{"batches":%d,"loss":%.6f,"perplexity":%.6f,"split":"%@","tokens":%d}"#, batches.count, loss, exp(loss), split, tokens))
     }
@@ -364,6 +425,7 @@ struct Generate: ParsableCommand {
         discussion: """
             Example:
               $ starling generate --base models/tiny-base --adapter adapters/alice --prompt "The old" --tokens 80
+              $ starling generate --topology topologies/demo.toml --node alice --prompt "The old"
             """
     )
 
