@@ -14,13 +14,18 @@ public struct ExperimentRunResult: Sendable, Equatable {
     public var graph: TrustGraph
     /// Wall time of the run.
     public var seconds: Double
+    /// With attackers: what they did to the honest members.
+    public var robustness: RobustnessMeasure?
 
-    public init(key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double) {
+    public init(
+        key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double, robustness: RobustnessMeasure? = nil
+    ) {
         self.key = key
         self.nodes = nodes
         self.perplexities = perplexities
         self.graph = graph
         self.seconds = seconds
+        self.robustness = robustness
     }
 
     /// Mean test perplexity over the nodes.
