@@ -24,6 +24,15 @@ import Testing
         #expect(ExperimentAttack.mimicTarget(ofGroup: 0, groups: [[0, 1], [2, 3]], attackers: [1, 2, 3]) == nil)
     }
 
+    @Test func screenNormIsATopologySettingWithDefaultThree() throws {
+        let text = "name = \"v\"\n[defaults]\nscreen_norm = 2\n[[nodes]]\nname = \"a\"\nendpoint = \"tcp://127.0.0.1:7101\"\n"
+            + "[[nodes]]\nname = \"b\"\nendpoint = \"tcp://127.0.0.1:7102\"\nscreen_norm = 0\n"
+        let (t, d) = TopologyParser.parse(text: text, path: "v.toml")
+        #expect(d.isEmpty)
+        #expect(t?.nodes.map(\.settings.screenNorm) == [2, 0])
+        #expect(NodeSettings().screenNorm == 3)
+    }
+
     @Test func poisonIsTheHonestAdapterScaledOrNoiseOfTheAskedNorm() {
         let honest = taggedAdapter([1, -2, 0, 3], [0.5, 0, 0, -1])
         #expect(PoisonForger.scaled(honest, by: 20).tensors.flatMap(\.values) == [20, -40, 0, 60, 10, 0, 0, -20])
