@@ -10,18 +10,20 @@ import Learning
 /// Excludes a peer whose adapter is too large relative to the node's own and to the
 /// other candidates.
 ///
-/// With s = `bound`, r = max(‖θ_own‖, median over the screened peers of ‖θ_j‖), peer j is
-/// excluded (`normBound`) when
+/// With s = `bound`, r = min(‖θ_own‖, median over the screened peers of ‖θ_j‖), peer j
+/// is excluded (`normBound`) when
 ///
 ///     ‖θ_j‖ > s · r   or   ‖θ_j − θ_own‖ > s · r.
 ///
-/// The median is over peers only, so attackers shift it only if they are at least half
-/// of them; the maximum with the node's own norm means a majority of small adapters
-/// cannot shrink the bound below what the node itself holds. The second test catches
-/// an adapter of ordinary size that points the wrong way (−4 × the mean of the others
-/// sits about 5 ‖θ‖ from θ). Honest adapters of one base start from the same LoRA
-/// initialisation and stay close to one another, well inside 3 · r. s = 0 disables the
-/// screen.
+/// A candidate must be within bounds against both yardsticks. The node's own norm is
+/// the one attackers cannot move: a node whose neighbours are mostly attackers (a
+/// member next to two bridges that both attack holds, at first, more poisoned adapters
+/// than honest ones) would otherwise take its bound from their median. The median
+/// tightens the bound when the node's own adapter has grown beyond its peers'. The
+/// second test catches an adapter of ordinary size that points the wrong way (−4 × the
+/// mean of the others sits about 5 ‖θ‖ from θ). Honest adapters of one base start from
+/// the same LoRA initialisation and stay close to one another, well inside 3 · r.
+/// s = 0 disables the screen.
 public struct NormScreen: Sendable, Equatable {
     /// s: how many times the reference norm r a candidate may reach; 0 disables.
     public var bound: Double
@@ -39,7 +41,7 @@ public struct NormScreen: Sendable, Equatable {
         let comparable = peers.filter { $0.adapter.hasSameLayout(as: own) && $0.adapter.isFinite }
         let norms = comparable.map { AdapterNorm.norm($0.adapter) }
         let ownNorm = AdapterNorm.norm(own)
-        let reference = max(ownNorm, AdapterNorm.median(norms) ?? 0)
+        let reference = min(ownNorm, AdapterNorm.median(norms) ?? ownNorm)
         let limit = bound * reference
         var out: [TrustExclusion] = []
         for (c, n) in zip(comparable, norms) {
@@ -48,7 +50,7 @@ public struct NormScreen: Sendable, Equatable {
                 out.append(TrustExclusion(
                     candidate: c.id, reason: .normBound,
                     detail: "norm \(Self.format(n)), distance to own \(Self.format(d)), bound \(Self.format(limit)) "
-                        + "= \(Self.format(bound)) × max(own \(Self.format(ownNorm)), median \(Self.format(AdapterNorm.median(norms) ?? 0)))"))
+                        + "= \(Self.format(bound)) × min(own \(Self.format(ownNorm)), median \(Self.format(AdapterNorm.median(norms) ?? 0)))"))
             }
         }
         return out

@@ -19,25 +19,31 @@ import Testing
         #expect(AdapterNorm.median([]) == nil)
     }
 
-    @Test func theBoundIsSTimesTheLargerOfTheOwnNormAndThePeersMedian() {
-        // Own 1; peer norms 1.5, 2, 2.5, 7, 10: median 2.5 > 1, so the limit is 3 × 2.5 = 7.5.
-        // 10 is too large; −7 is small enough (7) but 8 away from the node's own.
+    @Test func theBoundIsSTimesTheSmallerOfTheOwnNormAndThePeersMedian() {
+        // Own 1; peer norms 1.5, 2, 2.5, 7, 10: median 2.5 > 1, so the limit is 3 × 1 = 3.
+        // 10 is too large; −7 is too large too, and 8 away from the node's own.
         let peers = [peer("a", 1.5), peer("b", 2), peer("c", 2.5), peer("flip", -7), peer("big", 10)]
         let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(1), peers: peers)
         #expect(out.map(\.candidate) == ["flip", "big"])
         #expect(out.allSatisfy { $0.reason == .normBound })
-        #expect(out[1].detail == "norm 28.28, distance to own 25.46, bound 21.21 = 3 × max(own 2.828, median 7.071)")
-        // A larger bound lets both through: 3.5 × 2.5 = 8.75 ≥ 8, but not 10.
-        #expect(NormScreen(bound: 3.5).exclusions(own: taggedAdapter(1), peers: peers).map(\.candidate) == ["big"])
+        #expect(out[1].detail == "norm 28.28, distance to own 25.46, bound 8.485 = 3 × min(own 2.828, median 7.071)")
+        // At 8 × 1, −7 (norm 7, 8 from own) passes, 10 does not.
+        #expect(NormScreen(bound: 8).exclusions(own: taggedAdapter(1), peers: peers).map(\.candidate) == ["big"])
         #expect(NormScreen(bound: 0).exclusions(own: taggedAdapter(1), peers: peers).isEmpty, "0 disables the screen")
     }
 
-    @Test func theNodesOwnNormKeepsTheBoundWhenThePeersAreSmall() {
-        // Own 4; peer norms 1, 1.5, 5, 9: median 3.25 < 4, so the limit is 3 × 4 = 12, not
-        // 3 × 3.25 = 9.75. −9 is small enough (9) but 13 away from the node's own.
+    @Test func attackersThatAreMostOfThePeersCannotRaiseTheBound() {
+        // Own 1; peer norms 1.2, 10, 10: the median is an attacker's (10), the limit 3 × 1.
+        let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(1), peers: [peer("h", 1.2), peer("n1", 10), peer("n2", -10)])
+        #expect(out.map(\.candidate) == ["n1", "n2"])
+    }
+
+    @Test func thePeersMedianTightensTheBoundWhenTheOwnAdapterIsLarger() {
+        // Own 4; peer norms 1, 1.5, 5, 9: median 3.25 < 4, so the limit is 3 × 3.25 = 9.75.
+        // 5 passes (1 from own); −9 is small enough (9) but 13 away from the node's own.
         let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(4), peers: [peer("a", 1), peer("b", 1.5), peer("c", 5), peer("d", -9)])
         #expect(out.map(\.candidate) == ["d"])
-        #expect(out[0].detail == "norm 25.46, distance to own 36.77, bound 33.94 = 3 × max(own 11.31, median 9.192)")
+        #expect(out[0].detail == "norm 25.46, distance to own 36.77, bound 27.58 = 3 × min(own 11.31, median 9.192)")
     }
 
     @Test func peersTheLayoutCheckRefusesAreLeftToIt() {
@@ -70,11 +76,14 @@ import Testing
     }
 
     @Test func copiesGoBeforeTheMedianIsTaken() {
-        // After the copy y goes, the norms are 2, 2.5, 40: median 2.5, limit 7.5.
-        let peers = [peer("x", 2), peer("y", 2), peer("w", 2.5), peer("z", 40)]
-        let s = PeerScreen.screen(own: peer("own", 1), peers: peers)
-        #expect(s.kept.map(\.id) == ["x", "w"])
-        #expect(s.exclusions.map(\.candidate) == ["y", "z"])
-        #expect(s.exclusions.map(\.reason) == [.duplicate, .normBound])
+        // Own 5. After the copy y goes, the norms are 1, 4, 10: median 4, limit 12, and v
+        // (norm 10, 5 from own) passes. Counted twice, the copy would make the median
+        // 2.5 and the limit 7.5, and v would go.
+        let peers = [peer("x", 1), peer("y", 1), peer("w", 4), peer("v", 10)]
+        let s = PeerScreen.screen(own: peer("own", 5), peers: peers)
+        #expect(s.kept.map(\.id) == ["x", "w", "v"])
+        #expect(s.exclusions.map(\.candidate) == ["y"])
+        #expect(s.exclusions.map(\.reason) == [.duplicate])
+        #expect(NormScreen().exclusions(own: taggedAdapter(5), peers: peers).map(\.candidate) == ["v"])
     }
 }
