@@ -32,6 +32,12 @@ public enum ExclusionReason: String, Sendable, Codable, CaseIterable {
     case otherAdapter
     /// Its update was trained on another base model.
     case otherBase
+    /// Its adapter, or its distance to the node's own, is larger than the norm screen
+    /// allows (`NormScreen`).
+    case normBound
+    /// Its adapter equals, or all but equals, one that arrived earlier from another
+    /// origin, or the node's own (`DuplicateScreen`).
+    case duplicate
 }
 
 /// A candidate left out of a row, with the reason and a human-readable detail.

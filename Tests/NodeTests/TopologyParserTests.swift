@@ -305,6 +305,8 @@ let validTopology = """
               message: "defaults.trust: trust \"fedavg:temperature=2\": strategy fedavg takes no temperature, topk or threshold"),
         .init(entry: "trust = \"fedavg\"\ntemperature = 0.5",
               message: "defaults.trust: trust \"fedavg\" with temperature 0.5: strategy fedavg takes no temperature, topk or threshold"),
+        .init(entry: "screen_norm = 0.5", message: "defaults.screen_norm must be 0 (off) or at least 1, got 0.5"),
+        .init(entry: "screen_norm = -3", message: "defaults.screen_norm must be 0 (off) or at least 1, got -3.0"),
         .init(entry: "colour = \"blue\"", message: "unknown key defaults.colour"),
     ]
 

@@ -17,10 +17,11 @@ public final class InProcessCluster: @unchecked Sendable {
     private var outcomes: [Result<NodeOutcome, any Error>?]
 
     /// Prepares every node of `t` (their keys, models and text) without starting any.
-    /// `schemes` replaces a node's scheme where given; `observers` hear each node's mesh.
+    /// `schemes` replaces a node's scheme where given; `observers` hear each node's mesh;
+    /// `forgers` replace what a node publishes (experiments with attackers).
     public init(
         _ t: Topology, ioThreads: Int32 = 1, schemes: [(any PersonalizationScheme)?]? = nil,
-        observers: [(@Sendable (MeshEvent) -> Void)?]? = nil
+        observers: [(@Sendable (MeshEvent) -> Void)?]? = nil, forgers: [(any UpdateForger)?]? = nil
     ) throws {
         topology = t
         context = try ZMQContext(ioThreads: ioThreads)
@@ -29,7 +30,7 @@ public final class InProcessCluster: @unchecked Sendable {
         let context = self.context
         runtimes = try t.nodes.indices.map { i in
             try NodeRuntime(topology: t, index: i, context: context, endpoints: endpoints, scheme: schemes?[i] ?? nil,
-                            meshObserver: observers?[i] ?? nil)
+                            meshObserver: observers?[i] ?? nil, forger: forgers?[i] ?? nil)
         }
         outcomes = Array(repeating: nil, count: t.nodes.count)
     }

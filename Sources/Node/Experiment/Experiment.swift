@@ -53,6 +53,9 @@ public final class Experiment {
         } else if topology.sources.isEmpty {
             throw NodeError("the topology lists no text sources to generate the nodes' text from")
         }
+        if let attack = plan.attack, attack.attackers >= topology.nodes.count {
+            throw NodeError("\(attack.attackers) attackers leave no honest member among \(topology.nodes.count) nodes")
+        }
         for strategy in plan.strategies {
             var probe = NodeSettings()
             try ExperimentRunSpec.apply(strategy, to: &probe)
@@ -149,7 +152,10 @@ public final class Experiment {
     /// Runs one strategy in one setting: writes the text if missing, starts every node on
     /// a thread, and reads the final perplexities and the trust graph.
     func run(_ key: ExperimentRunKey) throws -> ExperimentRunResult {
-        let t = topology(for: key)
+        var t = topology(for: key)
+        // Attackers keep their own row to themselves: their trust is never measured.
+        let attackers = attackerIndices
+        for a in attackers { t.nodes[a].settings.trust = "local" }
         if !FileSystem.exists(t.resolve(t.nodes[0].data)) {
             let bytes = plan.text(trainBytes: key.bytesPerNode).bytes
             if let corpus {
@@ -170,7 +176,7 @@ public final class Experiment {
             try keys[i].save(to: state.keyPath)
         }
         let start = Date()
-        try Self.runNodes(t)
+        try Self.runNodes(t, forgers: forgers(attackers))
         let seconds = Date().timeIntervalSince(start)
         let perplexities = try t.nodes.indices.map { i -> Double in
             guard let last = try StateDirectory(path: t.stateDirectory(of: i)).metrics().last, last.round == plan.rounds else {
@@ -178,17 +184,38 @@ public final class Experiment {
             }
             return last.testPerplexity
         }
+        let robustness = try plan.attack.map { attack in
+            RobustnessMeasure(
+                attack: attack.kind, names: t.nodes.map(\.name), ids: keys.map(\.publicKey.description), attackers: attackers,
+                perplexities: perplexities, histories: try t.nodes.indices.map { try StateDirectory(path: t.stateDirectory(of: $0)).trustHistory() })
+        }
         var result = ExperimentRunResult(
             key: key, nodes: t.nodes.map(\.name), perplexities: perplexities, graph: try TrustGraph.fromStateFolders(t),
-            seconds: seconds)
+            seconds: seconds, robustness: robustness)
         result.figures = try ExperimentNodeFigures.measure(t, rounds: plan.rounds)
         return result
     }
 
+    /// The members that attack in every run (`ExperimentAttack.attackerIndices`), in topology order.
+    public var attackerIndices: [Int] { (plan.attack?.attackerIndices(groups: groups) ?? []).sorted() }
+
+    /// Each member's forger: a `PoisonForger` for each attacker, nil for the others. A
+    /// mimic copies the first honest member of the next group.
+    func forgers(_ attackers: [Int]) -> [(any UpdateForger)?] {
+        guard let attack = plan.attack else { return Array(repeating: nil, count: topology.nodes.count) }
+        let groups = self.groups, set = Set(attackers)
+        return topology.nodes.indices.map { i -> (any UpdateForger)? in
+            guard set.contains(i) else { return nil }
+            let g = groups.firstIndex { $0.contains(i) } ?? 0
+            let target = ExperimentAttack.mimicTarget(ofGroup: g, groups: groups, attackers: set).map { keys[$0].publicKey }
+            return PoisonForger(kind: attack.kind, seed: UInt64(i + 1) &* 0x2545_F491_4F6C_DD1D, target: target)
+        }
+    }
+
     /// Every node of `t` on its own thread over inproc:// in one context; throws the
-    /// first node's failure.
-    static func runNodes(_ t: Topology) throws {
-        let cluster = try InProcessCluster(t)
+    /// first node's failure. `forgers` replace what the attackers publish.
+    static func runNodes(_ t: Topology, forgers: [(any UpdateForger)?]? = nil) throws {
+        let cluster = try InProcessCluster(t, forgers: forgers)
         _ = cluster.run(stopOnFailure: true)
         if let first = cluster.failures().first { throw NodeError(first) }
     }

@@ -16,13 +16,18 @@ public struct ExperimentRunResult: Sendable, Equatable {
     public var seconds: Double
     /// The parts of each node's served model and what its updates carry (nil: not measured).
     public var figures: ExperimentNodeFigures? = nil
+    /// With attackers: what they did to the honest members.
+    public var robustness: RobustnessMeasure?
 
-    public init(key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double) {
+    public init(
+        key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double, robustness: RobustnessMeasure? = nil
+    ) {
         self.key = key
         self.nodes = nodes
         self.perplexities = perplexities
         self.graph = graph
         self.seconds = seconds
+        self.robustness = robustness
     }
 
     /// Mean test perplexity over the nodes.

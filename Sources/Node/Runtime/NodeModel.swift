@@ -184,6 +184,11 @@ public final class NodeModel {
             publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, kind: scheme.publishedKind)
     }
 
+    /// The payload an update carrying `adapter` in the published slot would have.
+    public func encode(_ adapter: LoRAAdapter) throws -> [UInt8] {
+        try UpdatePayload.encode(adapter, scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, kind: scheme.publishedKind)
+    }
+
     /// What every received update must be to count as a candidate.
     public func expectation() throws -> PayloadExpectation {
         PayloadExpectation(

@@ -59,6 +59,10 @@ public final class NodeRuntime: @unchecked Sendable {
     let log: Logger
     /// Hears every update the mesh accepts and every peer change (on the mesh thread).
     let meshObserver: (@Sendable (MeshEvent) -> Void)?
+    /// Replaces what the node publishes (experiments with poisoned updates); nil: honest.
+    let forger: (any UpdateForger)?
+    /// When each origin's held update arrived, for the copy screen.
+    let arrivals = UpdateArrivals()
 
     private let lock = NSLock()
     private var status: NodeStatus
@@ -69,9 +73,11 @@ public final class NodeRuntime: @unchecked Sendable {
     /// `scheme` replaces the one the topology names; `meshObserver` hears the mesh's events.
     public init(
         topology: Topology, index: Int, stateDirectory: String? = nil, context: ZMQContext, endpoints: [String]? = nil,
-        scheme: (any PersonalizationScheme)? = nil, meshObserver: (@Sendable (MeshEvent) -> Void)? = nil
+        scheme: (any PersonalizationScheme)? = nil, meshObserver: (@Sendable (MeshEvent) -> Void)? = nil,
+        forger: (any UpdateForger)? = nil
     ) throws {
         self.meshObserver = meshObserver
+        self.forger = forger
         self.topology = topology
         self.index = index
         let node = topology.nodes[index]
@@ -216,10 +222,13 @@ public final class NodeRuntime: @unchecked Sendable {
                 update { $0.phase = .trusting }
                 let trustStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
+                // Copies and oversized adapters are left out before any strategy sees them.
+                let screened = PeerScreen.screen(
+                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), norm: NormScreen(bound: settings.screenNorm))
                 var record = try TrustRow.compute(
-                    config: trustConfig, round: round, own: own, peers: peers, evaluator: nodeModel.evaluator(), mixtures: mixtures)
-                record.exclusions += refusals
-                try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: peers, record: record), round: round)
+                    config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: nodeModel.evaluator(), mixtures: mixtures)
+                record.exclusions += screened.exclusions + refusals
+                try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: screened.kept, record: record), round: round)
                 trustSeconds = (clock.now - trustStart).seconds
                 trustHistory.append(record)
                 candidates = peers.count
@@ -263,7 +272,15 @@ public final class NodeRuntime: @unchecked Sendable {
     private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) throws
         -> (peers: [TrustCandidate], refusals: [TrustExclusion])
     {
-        _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
+        if let forger {
+            let context = ForgeContext(
+                round: round, honest: try nodeModel.publishedAdapter(), expectation: try nodeModel.expectation(), mesh: mesh,
+                ownKey: keys.publicKey, oldestRound: UInt64(max(0, round - settings.stalenessRounds)),
+                timeoutSeconds: Double(settings.roundTimeoutMilliseconds) / 1000, stop: stop, encode: nodeModel.encode)
+            if let forged = try forger.forge(context) { _ = try mesh.publish(round: UInt64(round), payload: forged) }
+        } else {
+            _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
+        }
 
         // A live neighbour that has published nothing for `staleness_rounds` rounds is not waited for.
         let held = mesh.latestUpdates()
@@ -341,8 +358,12 @@ public final class NodeRuntime: @unchecked Sendable {
                 return "\(error)"
             }
         }
+        let (arrivals, observer) = (self.arrivals, meshObserver)
         do {
-            return try GossipNode(config: config, context: context, observer: meshObserver)
+            return try GossipNode(config: config, context: context) { event in
+                if case .update(let update, _) = event { arrivals.note(update) }
+                observer?(event)
+            }
         } catch {
             throw NodeError("node \(node.name): cannot start gossip on \(endpoints[index]): \(error)")
         }

@@ -45,6 +45,10 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var roundTimeoutMilliseconds: Int = 30_000
     /// How many rounds old a held update may be and still count.
     public var stalenessRounds: Int = 2
+    /// The norm screen before trust (`NormScreen`): a peer whose adapter, or its distance
+    /// to the node's own, exceeds this many times max(own norm, the peers' median norm) is
+    /// excluded (`normBound`); 0 disables it.
+    public var screenNorm: Double = NormScreen.defaultBound
     public var heartbeatMilliseconds: Int = 500
     /// Missed heartbeats before a peer is considered gone.
     public var liveness: Int = 6

@@ -235,7 +235,7 @@ private struct Reader {
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
-        "personal_in_global", "bottleneck",
+        "personal_in_global", "bottleneck", "screen_norm",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -274,6 +274,7 @@ private struct Reader {
         if let v = int(t, "ttl", p("ttl"), min: 0, max: 255) { s.ttl = v }
         if let v = int(t, "round_timeout_ms", p("round_timeout_ms"), min: 1) { s.roundTimeoutMilliseconds = v }
         if let v = int(t, "staleness_rounds", p("staleness_rounds"), min: 0) { s.stalenessRounds = v }
+        if let v = double(t, "screen_norm", p("screen_norm"), { $0 == 0 || $0 >= 1 }, "0 (off) or at least 1") { s.screenNorm = v }
         if let v = int(t, "heartbeat_ms", p("heartbeat_ms"), min: 10) { s.heartbeatMilliseconds = v }
         // A peer is suspect after two quiet intervals, so gone needs at least two.
         if let v = int(t, "liveness", p("liveness"), min: 2) { s.liveness = v }

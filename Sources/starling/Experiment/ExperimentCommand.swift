@@ -108,6 +108,14 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Keep keys, text, base models and state folders here (default: a temporary folder, removed).")
     var work: String?
 
+    @Option(help: "Members that publish poisoned updates in every run: the last member of each of the first N groups (then the last but one, …).")
+    var attackers = 0
+
+    @Option(help: ArgumentHelp(
+        "What the attackers publish: none (honest), silent (nothing), noise (Gaussian at 10× an honest norm), signflip (−4 × the mean of what they hold), scale (20 × their honest adapter), mimic (an honest member's update of another group).",
+        valueName: "kind"))
+    var attack: String?
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -124,6 +132,7 @@ struct ExperimentCommand: ParsableCommand {
         try require("--own-share", ownShare, in: "in (0, 1]") { $0 > 0 && $0 <= 1 }
         _ = try parsedSettings()
         _ = try parsedSweep()
+        _ = try parsedAttack()
         for strategy in strategies {
             do { _ = try TrustConfig(parsing: strategy) } catch { throw ValidationError("--strategy \(strategy): \(error)") }
         }
@@ -142,6 +151,22 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
+    /// The attack of `--attackers` and `--attack`; nil with no attackers.
+    func parsedAttack() throws -> ExperimentAttack? {
+        try requireAtLeast(0, "--attackers", attackers)
+        guard attackers > 0 else {
+            if attack != nil { throw ValidationError("--attack needs --attackers N (N ≥ 1)") }
+            return nil
+        }
+        guard let name = attack else {
+            throw ValidationError("--attackers needs --attack (\(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let kind = AttackKind(rawValue: name) else {
+            throw ValidationError("--attack: unknown attack \"\(name)\" (known: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return ExperimentAttack(kind: kind, attackers: attackers)
+    }
+
     func parsedSweep() throws -> [Int] {
         try sweepBytes.split(separator: ",").map {
             guard let n = Int($0.trimmingCharacters(in: .whitespaces)), n > 0 else {
@@ -156,12 +181,13 @@ struct ExperimentCommand: ParsableCommand {
         LoggingBootstrap.once(level: max(global.logLevel, .error))
         let t: Topology
         do { t = try TopologyParser.load(path: topology) } catch { throw UserError("\(error)") }
-        let plan = ExperimentPlan(
+        var plan = ExperimentPlan(
             strategies: entries, settings: try parsedSettings(), seeds: (1...seeds).map(UInt64.init), rounds: rounds,
             warmupRounds: warmupRounds, localSteps: localSteps, batchSize: batchSize, bytesPerNode: bytes,
             evaluationBytes: evaluationBytes,
             sweepBytes: try parsedSweep(), ownShare: ownShare, baseBytes: baseBytes, learningRate: learningRate,
             baseModel: baseModel.map(Self.absolute), baseText: baseText.map(Self.absolute))
+        plan.attack = try parsedAttack()
         let workDirectory = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("starling-experiment-\(UUID())").path
         defer { if work == nil { try? FileManager.default.removeItem(atPath: workDirectory) } }
 
@@ -178,7 +204,11 @@ struct ExperimentCommand: ParsableCommand {
             throw UserError("\(error)")
         }
         let command = (["starling"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let files = try summary.write(to: out, topology: experiment.topology, specificRows: experiment.specificRows, command: command)
+        var files = try summary.write(to: out, topology: experiment.topology, specificRows: experiment.specificRows, command: command)
+        if plan.attack != nil {
+            try FileSystem.writeAtomically(Array(RobustnessMeasure.csv(summary.results).utf8), to: FileSystem.join(out, "robustness.csv"))
+            files.append("robustness.csv")
+        }
         print(summary.markdown(), terminator: "")
         print("wrote \(files.map { FileSystem.join(out, $0) }.joined(separator: ", "))")
     }

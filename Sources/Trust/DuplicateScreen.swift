@@ -1,0 +1,45 @@
+// Free-riders: a member that republishes another's adapter (or the node's own) as its
+// own update gains the weight the copied adapter earns without training anything, and
+// under any strategy that spreads weight the copy also counts its original twice. A copy
+// brings nothing the original does not, so it gets no weight of its own.
+
+import Learning
+
+/// Excludes a peer whose adapter all but equals one that is already a candidate.
+///
+/// Two adapters a and b are copies when ‖a − b‖ ≤ `threshold` · max(‖a‖, ‖b‖) (two zero
+/// adapters are copies). The node's own adapter comes first, then `peers` in the order
+/// given, which the node makes the order their updates arrived in: the original was
+/// published before anyone could copy it, so it reached this node first unless the
+/// copier sits on a shorter path. Each peer that copies an earlier candidate (own
+/// included) is excluded (`duplicate`), naming the one it copies; an excluded copy is
+/// not compared with the later ones.
+public enum DuplicateScreen {
+    /// Relative distance at or below which two adapters are one: 10⁻³. An exact copy is
+    /// at 0; honest members that train on text of their own differ by far more after a
+    /// round of local steps.
+    public static let threshold = 1e-3
+
+    /// The exclusions among `peers` (in their order), against `own` and each other.
+    /// Peers of another layout than `own` or with non-finite values are left to
+    /// `CandidateScreening`.
+    public static func exclusions(own: TrustCandidate, peers: [TrustCandidate], threshold: Double = DuplicateScreen.threshold) -> [TrustExclusion] {
+        var kept: [(id: String, adapter: LoRAAdapter, norm: Double)] = [(own.id, own.adapter, AdapterNorm.norm(own.adapter))]
+        var out: [TrustExclusion] = []
+        for c in peers where c.adapter.hasSameLayout(as: own.adapter) && c.adapter.isFinite {
+            let n = AdapterNorm.norm(c.adapter)
+            let original = kept.first { k in
+                AdapterNorm.distance(c.adapter, k.adapter) <= threshold * max(n, k.norm)
+            }
+            if let original {
+                let d = AdapterNorm.distance(c.adapter, original.adapter) / max(max(n, original.norm), .leastNormalMagnitude)
+                out.append(TrustExclusion(
+                    candidate: c.id, reason: .duplicate,
+                    detail: "copy of \(original.id == own.id ? "the node's own adapter" : original.id) (relative distance \(NormScreen.format(d)))"))
+            } else {
+                kept.append((c.id, c.adapter, n))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,89 @@
+// The screens before trust: oversized adapters and copies are left out, with their
+// reasons, on cases worked by hand. A tagged adapter t holds eight values t, so
+// ‖t‖ = 2√2·|t| and ‖t − u‖ = 2√2·|t − u|; the figures below are in units of 2√2.
+
+import Learning
+import Testing
+
+@testable import Trust
+
+@Suite struct PeerScreenTests {
+    func peer(_ id: String, _ tag: Float) -> TrustCandidate { TrustCandidate(id: id, adapter: taggedAdapter(tag)) }
+    let unit = 2 * 2.0.squareRoot()
+
+    @Test func normsAndDifferencesAreOverAllTensors() {
+        #expect(abs(AdapterNorm.norm(taggedAdapter(1.5)) - 1.5 * unit) < 1e-12)
+        #expect(abs(AdapterNorm.distance(taggedAdapter(1), taggedAdapter(-2)) - 3 * unit) < 1e-12)
+        #expect(AdapterNorm.median([3, 1, 2]) == 2)
+        #expect(AdapterNorm.median([4, 1, 3, 2]) == 2.5)
+        #expect(AdapterNorm.median([]) == nil)
+    }
+
+    @Test func theBoundIsSTimesTheSmallerOfTheOwnNormAndThePeersMedian() {
+        // Own 1; peer norms 1.5, 2, 2.5, 7, 10: median 2.5 > 1, so the limit is 3 × 1 = 3.
+        // 10 is too large; −7 is too large too, and 8 away from the node's own.
+        let peers = [peer("a", 1.5), peer("b", 2), peer("c", 2.5), peer("flip", -7), peer("big", 10)]
+        let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(1), peers: peers)
+        #expect(out.map(\.candidate) == ["flip", "big"])
+        #expect(out.allSatisfy { $0.reason == .normBound })
+        #expect(out[1].detail == "norm 28.28, distance to own 25.46, bound 8.485 = 3 × min(own 2.828, median 7.071)")
+        // At 8 × 1, −7 (norm 7, 8 from own) passes, 10 does not.
+        #expect(NormScreen(bound: 8).exclusions(own: taggedAdapter(1), peers: peers).map(\.candidate) == ["big"])
+        #expect(NormScreen(bound: 0).exclusions(own: taggedAdapter(1), peers: peers).isEmpty, "0 disables the screen")
+    }
+
+    @Test func attackersThatAreMostOfThePeersCannotRaiseTheBound() {
+        // Own 1; peer norms 1.2, 10, 10: the median is an attacker's (10), the limit 3 × 1.
+        let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(1), peers: [peer("h", 1.2), peer("n1", 10), peer("n2", -10)])
+        #expect(out.map(\.candidate) == ["n1", "n2"])
+    }
+
+    @Test func thePeersMedianTightensTheBoundWhenTheOwnAdapterIsLarger() {
+        // Own 4; peer norms 1, 1.5, 5, 9: median 3.25 < 4, so the limit is 3 × 3.25 = 9.75.
+        // 5 passes (1 from own); −9 is small enough (9) but 13 away from the node's own.
+        let out = NormScreen(bound: 3).exclusions(own: taggedAdapter(4), peers: [peer("a", 1), peer("b", 1.5), peer("c", 5), peer("d", -9)])
+        #expect(out.map(\.candidate) == ["d"])
+        #expect(out[0].detail == "norm 25.46, distance to own 36.77, bound 27.58 = 3 × min(own 11.31, median 9.192)")
+    }
+
+    @Test func peersTheLayoutCheckRefusesAreLeftToIt() {
+        let nan = TrustCandidate(id: "nan", adapter: tinyAdapter(a: [1, .nan, 0, 1], b: [0, 0, 0, 0]))
+        #expect(NormScreen().exclusions(own: taggedAdapter(1), peers: [nan, peer("a", 1)]).isEmpty)
+        #expect(DuplicateScreen.exclusions(own: peer("own", 1), peers: [nan, nan]).isEmpty)
+    }
+
+    @Test func aCopyOfAnEarlierCandidateIsExcludedAndNamesItsOriginal() {
+        // 2.001 is 0.001 / 2.001 ≈ 5·10⁻⁴ from 2: a copy; 2.01 is 5·10⁻³ away: not one.
+        let peers = [peer("a", 2), peer("b", 2), peer("c", 1), peer("d", 2.001), peer("e", 2.01)]
+        let out = DuplicateScreen.exclusions(own: peer("own", 1), peers: peers)
+        #expect(out.map(\.candidate) == ["b", "c", "d"])
+        #expect(out.allSatisfy { $0.reason == .duplicate })
+        #expect(out[0].detail == "copy of a (relative distance 0)")
+        #expect(out[1].detail == "copy of the node's own adapter (relative distance 0)")
+        #expect(out[2].detail.hasPrefix("copy of a (relative distance 0.0004"))
+        // Two zero adapters are copies too.
+        #expect(DuplicateScreen.exclusions(own: peer("own", 0), peers: [peer("z", 0)]).map(\.candidate) == ["z"])
+    }
+
+    @Test func theOneThatArrivedFirstIsKept() {
+        let peers = [peer("x", 3), peer("y", 3)]
+        let yFirst = PeerScreen.screen(own: peer("own", 1), peers: peers, arrival: ["y": 1, "x": 2])
+        #expect(yFirst.kept.map(\.id) == ["y"])
+        #expect(yFirst.exclusions.map(\.detail) == ["copy of y (relative distance 0)"])
+        #expect(yFirst.exclusions.map(\.candidate) == ["x"])
+        // Without arrival ranks, the order of the list decides.
+        #expect(PeerScreen.screen(own: peer("own", 1), peers: peers).kept.map(\.id) == ["x"])
+    }
+
+    @Test func copiesGoBeforeTheMedianIsTaken() {
+        // Own 5. After the copy y goes, the norms are 1, 4, 10: median 4, limit 12, and v
+        // (norm 10, 5 from own) passes. Counted twice, the copy would make the median
+        // 2.5 and the limit 7.5, and v would go.
+        let peers = [peer("x", 1), peer("y", 1), peer("w", 4), peer("v", 10)]
+        let s = PeerScreen.screen(own: peer("own", 5), peers: peers)
+        #expect(s.kept.map(\.id) == ["x", "w", "v"])
+        #expect(s.exclusions.map(\.candidate) == ["y"])
+        #expect(s.exclusions.map(\.reason) == [.duplicate])
+        #expect(NormScreen().exclusions(own: taggedAdapter(5), peers: peers).map(\.candidate) == ["v"])
+    }
+}
