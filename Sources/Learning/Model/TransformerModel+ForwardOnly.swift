@@ -79,16 +79,26 @@ extension TransformerModel {
 
     private func meanLoss(_ losses: UnsafePointer<Float>, targets: [Int32]) -> Float { meanLoss(losses, targets: targets[...]) }
 
+    /// Runs `batch` forward only, handing `logits` each run of at most
+    /// `scoringLogitRows` rows (the batch rows, their logits (rows,V)) in row order.
+    /// - Returns: the mean loss over the batch's target positions, as `forward` gives it.
+    @discardableResult
+    public func forwardOnly(batch: TokenBatch, logits body: (_ rows: Range<Int>, _ logits: UnsafeBufferPointer<Float>) -> Void) -> Float {
+        checkBatch(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength)
+        let N = batch.batchSize * batch.sequenceLength, V = config.vocabularySize
+        let acts = forwardOnlyActivations(B: batch.batchSize, T: batch.sequenceLength, logitRows: Self.scoringLogitRows)
+        run(acts: acts, inputs: batch.inputs, targets: batch.targets, groupRows: N) { rows in
+            body(rows, UnsafeBufferPointer(start: acts[acts.logits], count: rows.count * V))
+        }
+        return meanLoss(acts[acts.losses], targets: batch.targets)
+    }
+
     /// The mean loss over every target position of `batches` (forward only, no dropout).
     public func evaluateLoss(batches: [TokenBatch]) -> Float {
         var total: Double = 0
         var count = 0
         for batch in batches {
-            checkBatch(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength)
-            let N = batch.batchSize * batch.sequenceLength
-            let acts = forwardOnlyActivations(B: batch.batchSize, T: batch.sequenceLength, logitRows: Self.scoringLogitRows)
-            run(acts: acts, inputs: batch.inputs, targets: batch.targets, groupRows: N) { _ in }
-            let loss = meanLoss(acts[acts.losses], targets: batch.targets)
+            let loss = forwardOnly(batch: batch) { _, _ in }
             total += Double(loss) * Double(targetCount)
             count += targetCount
         }
