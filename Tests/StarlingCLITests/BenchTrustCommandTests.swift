@@ -15,7 +15,7 @@ import Testing
             #expect(figure["parameters"] as? Int == 8192)
             #expect((figure["medianMilliseconds"] as? Double ?? -1) >= 0)
             let mode = figure["mode"] as? String
-            if let mode {
+            if mode != nil {
                 #expect((figure["peakResidentMiB"] as? Double ?? 0) > 0)
             } else {
                 #expect(figure["peakResidentMiB"] == nil)
