@@ -63,6 +63,17 @@ import Testing
         #expect(model.evaluateLoss(batches: batches) == Float(total / Double(count)))
     }
 
+    @Test(arguments: families) func afterATrainingForwardItStillDropsNothing(config: ModelConfig) throws {
+        let model = try Self.model(config)
+        let b = batch(config, B: 3, T: 16, seed: 870)
+        let evaluation = trainingForward(model, b)
+        model.forward(inputs: b.inputs, targets: b.targets, batchSize: 3, sequenceLength: 16, training: true)
+        #expect(model.forwardOnly(inputs: b.inputs, targets: b.targets, batchSize: 3, sequenceLength: 16) == evaluation.loss)
+        #expect(model.withLogits { Array($0) } == evaluation.logits)
+        model.forward(inputs: b.inputs, targets: b.targets, batchSize: 3, sequenceLength: 16, training: true)
+        #expect(model.evaluateLoss(batches: [b]) == evaluation.loss)
+    }
+
     @Test func aTrainingForwardAfterAForwardOnlyOneStillTrainsTheSame() throws {
         let model = try Self.model(.tiny), reference = try Self.model(.tiny)
         let b = batch(.tiny, B: 2, T: 8, seed: 830)

@@ -340,6 +340,8 @@ public final class TransformerModel {
         let C = config.channels, V = config.vocabularySize, B = acts.B, T = acts.T, N = B * T
         logitsHoldGradient = false
         lastForwardKept = acts.keepsActivations
+        // A forward-only pass never drops out, whatever the last forward did.
+        if !acts.keepsActivations { lastForwardTrained = false }
         lastActivations = acts
         let p = parameters, layout = parameterLayout
 
