@@ -5,9 +5,9 @@ import Learning
 
 /// Runs the node's own base model with a candidate's LoRA adapter swapped in.
 ///
-/// `validation` calls `meanCrossEntropy(of:)` and `prediction` calls `topKLogits(of:k:)`
-/// once per usable candidate, one after another in candidate order, the node's own
-/// adapter first. An evaluator that swaps adapters in place therefore ends holding the
+/// `validation` calls `meanCrossEntropies(of:)` and `prediction` `topKLogits(of:k:)`
+/// once with every usable candidate in candidate order, the node's own adapter first
+/// (by default one call per candidate, one after another). An evaluator that swaps adapters in place therefore ends holding the
 /// last peer's adapter: the caller sets its own adapter back before training on.
 ///
 /// Requirement: a conforming type evaluates every candidate in the same model buffers —
@@ -52,6 +52,22 @@ public protocol CandidateEvaluator {
     /// `adapter` with their token indices, as `TopKLogits(logits:vocabularySize:k:)`
     /// selects them. Every call covers the same positions in the same order.
     func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits
+
+    /// `meanCrossEntropy(of:)` of each adapter, in order. An evaluator may score them
+    /// together; the answers are those of one call each, up to float rounding.
+    func meanCrossEntropies(of adapters: [LoRAAdapter]) throws -> [Double]
+
+    /// `topKLogits(of:k:)` of each adapter, in order, as `meanCrossEntropies(of:)` is to
+    /// `meanCrossEntropy(of:)`.
+    func topKLogits(of adapters: [LoRAAdapter], k: Int) throws -> [TopKLogits]
+}
+
+extension CandidateEvaluator {
+    /// One call of `meanCrossEntropy(of:)` per adapter.
+    public func meanCrossEntropies(of adapters: [LoRAAdapter]) throws -> [Double] { try adapters.map(meanCrossEntropy) }
+
+    /// One call of `topKLogits(of:k:)` per adapter.
+    public func topKLogits(of adapters: [LoRAAdapter], k: Int) throws -> [TopKLogits] { try adapters.map { try topKLogits(of: $0, k: k) } }
 }
 
 /// The k largest logits at each of a run of positions, with their token indices.

@@ -2,11 +2,17 @@
 
 import Learning
 
-/// Evaluates candidate adapters in one model's buffers: each call puts the adapter into
-/// the model (by default into one LoRA slot, `withAdapter`), runs the forward pass and
-/// puts the model's own values back, so k candidates cost k evaluations, no allocation of
-/// a model, and the model is left as it was. The base weights and every other slot are
-/// shared by every candidate; only the candidate's place differs.
+/// Evaluates candidate adapters in one model's buffers, forward only: each call puts the
+/// adapter into the model (by default into one LoRA slot, `withAdapter`), runs the
+/// forward pass and puts the model's own values back, so k candidates cost k
+/// evaluations, no allocation of a model, and the model is left as it was. The base
+/// weights and every other slot are shared by every candidate; only the candidate's
+/// place differs.
+///
+/// With a `candidateSlot`, candidates asked for together are scored together: each is
+/// put in place once to read the slot's values, and one forward pass per batch runs all
+/// of them, their copies of the batch stacked along the rows of every base product
+/// (`TransformerModel.forEachCandidate`).
 public final class ModelEvaluator: CandidateEvaluator {
     /// Runs `body` with `adapter` in its place in the model and restores the model after.
     public typealias Swap = (_ adapter: LoRAAdapter, _ body: () throws -> Void) throws -> Void
@@ -17,19 +23,29 @@ public final class ModelEvaluator: CandidateEvaluator {
     /// The shared reference batches, for `prediction`.
     public let referenceBatches: [TokenBatch]
     let swap: Swap
+    /// The slot `swap` fills, when candidates may be stacked.
+    public let candidateSlot: String?
+    /// Whether candidates asked for together are stacked (with a `candidateSlot`).
+    public var stacksCandidates: Bool
+    /// Rows of one stacked forward pass: candidates × B·T.
+    public var stackedRows = 2048
 
     /// Candidates fill LoRA slot `slot`.
     public convenience init(model: TransformerModel, slot: String = TransformerModel.defaultSlot, trustBatches: [TokenBatch], referenceBatches: [TokenBatch]) {
-        self.init(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches) { adapter, body in
+        self.init(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches, candidateSlot: slot) { adapter, body in
             try model.withAdapter(adapter, named: slot, body)
         }
     }
 
-    /// Candidates go where `swap` puts them (a scheme's candidate slot of any kind).
-    public init(model: TransformerModel, trustBatches: [TokenBatch], referenceBatches: [TokenBatch], swap: @escaping Swap) {
+    /// Candidates go where `swap` puts them (a scheme's candidate slot of any kind):
+    /// slot `candidateSlot` of the model, when given, which makes stacking possible.
+    public init(model: TransformerModel, trustBatches: [TokenBatch], referenceBatches: [TokenBatch], candidateSlot: String? = nil,
+                swap: @escaping Swap) {
         self.model = model
         self.trustBatches = trustBatches
         self.referenceBatches = referenceBatches
+        self.candidateSlot = candidateSlot
+        stacksCandidates = candidateSlot != nil
         self.swap = swap
     }
 
@@ -41,14 +57,54 @@ public final class ModelEvaluator: CandidateEvaluator {
 
     public func topKLogits(of adapter: LoRAAdapter, k: Int) throws -> TopKLogits {
         var indices: [Int32] = [], values: [Float] = []
+        let V = model.config.vocabularySize
         try swap(adapter) {
             for batch in referenceBatches {
-                model.forward(inputs: batch.inputs, targets: nil, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, training: false)
-                let top = model.withLogits { TopKLogits(logits: $0, vocabularySize: model.config.vocabularySize, k: k) }
-                indices += top.indices
-                values += top.values
+                model.forwardOnly(batch: batch) { _, logits in
+                    let top = TopKLogits(logits: logits, vocabularySize: V, k: k)
+                    indices += top.indices
+                    values += top.values
+                }
             }
         }
         return TopKLogits(k: k, indices: indices, values: values)
+    }
+
+    public func meanCrossEntropies(of adapters: [LoRAAdapter]) throws -> [Double] {
+        guard stacksCandidates, let slot = candidateSlot, adapters.count > 1 else { return try adapters.map(meanCrossEntropy) }
+        let values = try slotValues(of: adapters, slot: slot)
+        var totals = [Double](repeating: 0, count: adapters.count), count = 0
+        for batch in trustBatches {
+            let losses = try model.forEachCandidate(values, inSlot: slot, batch: batch, stackedRows: stackedRows)
+            let targets = batch.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+            for c in losses.indices { totals[c] += Double(losses[c]) * Double(targets) }
+            count += targets
+        }
+        // As `evaluateLoss` rounds its mean.
+        return totals.map { count > 0 ? Double(Float($0 / Double(count))) : 0 }
+    }
+
+    public func topKLogits(of adapters: [LoRAAdapter], k: Int) throws -> [TopKLogits] {
+        guard stacksCandidates, let slot = candidateSlot, adapters.count > 1 else { return try adapters.map { try topKLogits(of: $0, k: k) } }
+        let values = try slotValues(of: adapters, slot: slot)
+        let V = model.config.vocabularySize
+        var indices = [[Int32]](repeating: [], count: adapters.count), kept = [[Float]](repeating: [], count: adapters.count)
+        for batch in referenceBatches {
+            try model.forEachCandidate(values, inSlot: slot, batch: batch, stackedRows: stackedRows) { c, _, logits in
+                let top = TopKLogits(logits: logits, vocabularySize: V, k: k)
+                indices[c] += top.indices
+                kept[c] += top.values
+            }
+        }
+        return zip(indices, kept).map { TopKLogits(k: k, indices: $0, values: $1) }
+    }
+
+    /// Each adapter's values of `slot` as `swap` puts them there.
+    private func slotValues(of adapters: [LoRAAdapter], slot: String) throws -> [[Float]] {
+        try adapters.map { adapter in
+            var values: [Float] = []
+            try swap(adapter) { values = try model.slotValues(named: slot) }
+            return values
+        }
     }
 }

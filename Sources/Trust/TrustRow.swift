@@ -128,9 +128,8 @@ public enum TrustRow {
 
         case .validation:
             guard let evaluator else { throw TrustError.missingEvaluator(.validation) }
-            for j in usable {
-                scores[j] = exp(try evaluator.meanCrossEntropy(of: candidates[j].adapter))
-            }
+            let losses = try evaluator.meanCrossEntropies(of: usable.map { candidates[$0].adapter })
+            for (j, loss) in zip(usable, losses) { scores[j] = exp(loss) }
             dropNonFiniteScores { "perplexity \($0)" }
             switch config.variant.rule {
             case .softmax:
@@ -153,10 +152,10 @@ public enum TrustRow {
             guard let evaluator else { throw TrustError.missingEvaluator(.prediction) }
             // The node's own top-k (candidate 0) is the yardstick for every distance;
             // d_ii = 0 without a second evaluation.
-            let ownTopK = try evaluator.topKLogits(of: own.adapter, k: config.logitsTopK)
+            let all = try evaluator.topKLogits(of: usable.map { candidates[$0].adapter }, k: config.logitsTopK)
+            let ownTopK = all[0]
             scores[0] = 0
-            for j in usable where j != 0 {
-                let theirs = try evaluator.topKLogits(of: candidates[j].adapter, k: config.logitsTopK)
+            for (j, theirs) in zip(usable, all) where j != 0 {
                 guard theirs.k == ownTopK.k && theirs.positions == ownTopK.positions else {
                     throw TrustError.referenceShapeMismatch(candidate: candidates[j].id)
                 }

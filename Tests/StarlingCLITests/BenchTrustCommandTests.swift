@@ -6,7 +6,7 @@ import Testing
         let r = try runStarling(["bench", "trust", "--shape", "tiny", "--candidates", "2,3", "--repeats", "1", "--model-batch", "1"])
         #expect(r.status == 0, "\(r.err)")
         let lines = r.out.split(separator: "\n")
-        #expect(lines.count == 14)
+        #expect(lines.count == 18)
         var seen: [String] = []
         for line in lines {
             let figure = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -14,10 +14,19 @@ import Testing
             #expect(figure["shape"] as? String == "tiny")
             #expect(figure["parameters"] as? Int == 8192)
             #expect((figure["medianMilliseconds"] as? Double ?? -1) >= 0)
-            seen.append("\(figure["candidates"] as? Int ?? 0) \(figure["operation"] as? String ?? "")")
+            let mode = figure["mode"] as? String
+            if mode != nil {
+                #expect((figure["peakResidentMiB"] as? Double ?? 0) > 0)
+            } else {
+                #expect(figure["peakResidentMiB"] == nil)
+            }
+            seen.append("\(figure["candidates"] as? Int ?? 0) \(figure["operation"] as? String ?? "")" + (mode.map { " " + $0 } ?? ""))
         }
-        #expect(seen == ["2 weights", "2 oracle", "2 fedavg", "2 local", "2 validation", "2 prediction", "2 aggregate",
-                         "3 weights", "3 oracle", "3 fedavg", "3 local", "3 validation", "3 prediction", "3 aggregate"])
+        // The model-based strategies twice: candidates stacked in one pass, then one by one.
+        #expect(seen == ["2 weights", "2 oracle", "2 fedavg", "2 local", "2 validation stacked", "2 validation one-by-one",
+                         "2 prediction stacked", "2 prediction one-by-one", "2 aggregate",
+                         "3 weights", "3 oracle", "3 fedavg", "3 local", "3 validation stacked", "3 validation one-by-one",
+                         "3 prediction stacked", "3 prediction one-by-one", "3 aggregate"])
     }
 
     @Test func refusesNonNumericCandidateCounts() throws {

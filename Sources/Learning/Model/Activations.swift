@@ -1,5 +1,7 @@
 // Activations: the forward pass's tensors, kept for backward, and the backward's
-// scratch, carved from one allocation sized for (B,T).
+// scratch, carved from one allocation sized for (B,T). A forward-only pass (evaluation,
+// trust scoring) keeps nothing for a backward: every block shares one block's tensors,
+// there is no backward scratch, and the logits cover a bounded run of rows at a time.
 
 /// Offsets into one flat buffer of everything a forward and backward pass at batch
 /// size B and sequence length T needs.
@@ -22,7 +24,15 @@ final class Activations {
         var loraH: [[Int]] = []
     }
 
-    let B: Int, T: Int
+    /// Sequences in use (at most `capacity`; a forward-only pass may use fewer) and their length.
+    var B: Int
+    let T: Int
+    /// Sequences the buffers are sized for.
+    let capacity: Int
+    /// Whether each block has tensors of its own (kept for backward).
+    let keepsActivations: Bool
+    /// Rows the logits buffer holds: all N when activations are kept.
+    let logitRows: Int
     let buffer: FloatBuffer
     let blocks: [Block]
     let encoded: Int  // (N,C)
@@ -39,8 +49,11 @@ final class Activations {
     let loraXD: Int  // (N,max(C,H)) dropped-out LoRA input
     let loraDH: Int  // (N,r) for the largest rank
 
-    /// Sized for `config` at (B,T) with adapter slots of these layouts and ranks.
-    init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int) {
+    /// Sized for `config` at (B,T) with adapter slots of these layouts and ranks. With
+    /// `keepsActivations` false, for a forward pass only: one block's tensors reused by
+    /// every block (a block reads its input from the previous block's residual3 before
+    /// it overwrites it), logits for `logitRows` rows, no backward scratch.
+    init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int, keepsActivations: Bool = true, logitRows: Int? = nil) {
         let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T, H = config.mlpWidth
         let projections = config.projections.count
         let llama = config.family == .llama
@@ -54,7 +67,11 @@ final class Activations {
         }
         encoded = take(N * C)
         var blocks: [Block] = []
-        for _ in 0..<config.layers {
+        for l in 0..<config.layers {
+            if !keepsActivations && l > 0 {
+                blocks.append(blocks[0])
+                continue
+            }
             var block = Block()
             block.ln1 = take(N * C)
             block.ln1Mean = llama ? 0 : take(N)
@@ -75,17 +92,32 @@ final class Activations {
             blocks.append(block)
         }
         for (k, layout) in slots.enumerated() {
+            // Forward only, h is scratch: one (N,r) per slot serves every projection.
+            let shared = keepsActivations ? -1 : take(N * ranks[k])
             for l in blocks.indices {
-                blocks[l].loraH.append((0..<projections).map { p in layout.slot(layer: l, projection: p) == nil ? -1 : take(N * ranks[k]) })
+                blocks[l].loraH.append((0..<projections).map { p in
+                    layout.slot(layer: l, projection: p) == nil ? -1 : keepsActivations ? take(N * ranks[k]) : shared
+                })
             }
         }
         self.blocks = blocks
+        let logitRows = keepsActivations ? N : min(N, logitRows ?? N)
         lnf = take(N * C)
         lnfMean = llama ? 0 : take(N)
         lnfRstd = take(N)
-        logits = take(N * V)
+        logits = take(logitRows * V)
         logsumexp = take(N)
         losses = take(N)
+        self.B = B
+        self.T = T
+        capacity = B
+        self.keepsActivations = keepsActivations
+        self.logitRows = logitRows
+        guard keepsActivations else {
+            (dStream, dStream2, dBranch, dLN, dAtty, dQKV, dFCH, dUp, loraXD, loraDH) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            buffer = FloatBuffer(count: offset)
+            return
+        }
         dStream = take(N * C)
         dStream2 = take(N * C)
         dBranch = take(N * C)
@@ -96,8 +128,6 @@ final class Activations {
         dUp = llama ? take(N * H) : 0
         loraXD = maxRank > 0 ? take(N * max(C, H)) : 0
         loraDH = maxRank > 0 ? take(N * maxRank) : 0
-        self.B = B
-        self.T = T
         buffer = FloatBuffer(count: offset)
     }
 

@@ -21,6 +21,8 @@ public final class BottleneckSlot {
     /// z = D·h and a = gelu(z) (N,m); dz is scratch.
     private var inputs: FloatBuffer?, z: FloatBuffer?, a: FloatBuffer?, dz: FloatBuffer?
     private var rows = 0
+    /// z and a of a forward-only pass (2·N·m).
+    private var scratch: FloatBuffer?
 
     init(name: String, width: Int, config: ModelConfig, seed: UInt64) {
         self.name = name
@@ -81,6 +83,14 @@ public final class BottleneckSlot {
                           N: N, C: channels, m: width)
     }
 
+    /// h ← h + U·gelu(D·h) in place, keeping nothing for backward: z and a are scratch.
+    /// `values` stand in for the slot's own (a candidate's, in the slot's layout).
+    func forwardOnly(layer l: Int, stream: UnsafeMutablePointer<Float>, N: Int, values: UnsafePointer<Float>? = nil) {
+        if scratch == nil || scratch!.count < 2 * N * width { scratch = FloatBuffer(count: 2 * N * width) }
+        let z = scratch!.pointer, v = values ?? UnsafePointer(self.values.pointer)
+        bottleneckForward(out: stream, z: z, a: z + N * width, inp: stream, D: v + down(l), U: v + up(l), N: N, C: channels, m: width)
+    }
+
     /// Turns dStream, the gradient of block position `l`'s output, into the gradient of
     /// the stream before the adapter, accumulating dD and dU when `trains`.
     func backward(layer l: Int, dStream: UnsafeMutablePointer<Float>, N: Int, trains: Bool) {
@@ -114,9 +124,22 @@ extension TransformerModel {
         return try body()
     }
 
-    /// Every bottleneck slot on block position `l`'s output stream (the forward hook).
-    func applyBottlenecks(layer l: Int, stream: UnsafeMutablePointer<Float>, N: Int) {
-        for b in bottlenecks { b.forward(layer: l, stream: stream, N: N) }
+    /// Every bottleneck slot on block position `l`'s output stream (the forward hook),
+    /// keeping its activations for backward when `keep`; a slot whose candidates are
+    /// stacked along the rows applies each candidate's values to its own rows.
+    func applyBottlenecks(layer l: Int, stream: UnsafeMutablePointer<Float>, N: Int, keep: Bool) {
+        for b in bottlenecks {
+            if keep {
+                b.forward(layer: l, stream: stream, N: N)
+            } else if let stacked = candidateRows, stacked.slot == b.name {
+                let n = N / stacked.groups
+                for g in 0..<stacked.groups {
+                    b.forwardOnly(layer: l, stream: stream + g * n * config.channels, N: n, values: stacked.values(g))
+                }
+            } else {
+                b.forwardOnly(layer: l, stream: stream, N: N)
+            }
+        }
     }
 
     /// Backward of `applyBottlenecks`, in reverse order (the backward hook).

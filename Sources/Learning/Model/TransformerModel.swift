@@ -122,14 +122,23 @@ public final class TransformerModel {
     private var embeddingsTrain = false
 
     private(set) var activations: Activations?
+    /// The forward-only pass's buffers (TransformerModel+ForwardOnly.swift).
+    var forwardOnlyActivations: Activations?
+    /// The buffers the last forward wrote its logits to.
+    private var lastActivations: Activations?
+    /// Candidates stacked along the rows of a forward-only pass: each group of rows
+    /// carries its own values of one slot (TransformerModel+ForwardOnly.swift).
+    var candidateRows: CandidateRows?
     private var inputs: [Int32] = []
     private var targets: [Int32]?
     /// Number of positions with a target in the last forward.
-    private(set) var targetCount = 0
+    var targetCount = 0
     /// Counts training forwards; each one draws fresh dropout masks. Part of a
     /// resumable state: a restored run sets it back to continue the same masks.
     public var dropoutPosition: UInt64 = 0
     private var lastForwardTrained = false
+    /// Whether the last forward kept what backward needs.
+    private var lastForwardKept = false
     /// Backward turns the logits into their gradient in place.
     private var logitsHoldGradient = false
 
@@ -303,20 +312,37 @@ public final class TransformerModel {
     /// `backward()` and the logits for `withLogits`.
     @discardableResult
     public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int, training: Bool) -> Float? {
-        let C = config.channels, V = config.vocabularySize, N = B * T
-        precondition(B > 0 && T > 0 && T <= config.maxSequenceLength, "sequence length \(T) outside 1...\(config.maxSequenceLength)")
-        precondition(inputs.count == N, "inputs hold \(inputs.count) ids, expected B·T = \(N)")
-        precondition(inputs.allSatisfy { $0 >= 0 && Int($0) < V }, "an input id is outside the vocabulary 0..<\(V)")
-        if let targets {
-            precondition(targets.count == N, "targets hold \(targets.count) ids, expected B·T = \(N)")
-            precondition(targets.allSatisfy { Int($0) < V }, "a target id is outside the vocabulary 0..<\(V)")
-        }
+        let N = B * T
+        checkBatch(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T)
         let acts = activations(B: B, T: T)
         self.inputs = inputs
         self.targets = targets
-        logitsHoldGradient = false
         if training { dropoutPosition &+= 1 }
         lastForwardTrained = training
+        run(acts: acts, inputs: inputs, targets: targets, groupRows: N) { _ in }
+
+        guard let targets else {
+            targetCount = 0
+            return nil
+        }
+        targetCount = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var sum: Float = 0
+        for i in 0..<N { sum += acts[acts.losses][i] }
+        return targetCount > 0 ? sum / Float(targetCount) : 0
+    }
+
+    /// The forward pass over `acts` (B,T): embeddings, blocks, final norm, then the
+    /// logits (and with `targets` the losses) in runs of at most `acts.logitRows` rows
+    /// that never cross a multiple of `groupRows`. `logits` is called with each run's
+    /// rows while the logits buffer holds them (its row 0 is the run's first row).
+    /// Losses land at acts.losses, one per row.
+    func run(acts: Activations, inputs: [Int32], targets: [Int32]?, groupRows: Int, logits body: (Range<Int>) -> Void) {
+        let C = config.channels, V = config.vocabularySize, B = acts.B, T = acts.T, N = B * T
+        logitsHoldGradient = false
+        lastForwardKept = acts.keepsActivations
+        // A forward-only pass never drops out, whatever the last forward did.
+        if !acts.keepsActivations { lastForwardTrained = false }
+        lastActivations = acts
         let p = parameters, layout = parameterLayout
 
         inputs.withUnsafeBufferPointer { tokens in
@@ -335,35 +361,35 @@ public final class TransformerModel {
             normForward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: acts[a.residual2], weight: w.ln2Weight, bias: w.ln2Bias, acts: acts)
             mlpForward(layer: l, acts: acts)
             residualForward(out: acts[a.residual3], a: acts[a.residual2], b: acts[a.fcProjection], N: N * C)
-            applyBottlenecks(layer: l, stream: acts[a.residual3], N: N)
+            applyBottlenecks(layer: l, stream: acts[a.residual3], N: N, keep: acts.keepsActivations)
             residual = acts[a.residual3]
         }
         normForward(out: acts.lnf, mean: acts.lnfMean, rstd: acts.lnfRstd, inp: residual, weight: layout.lnfWeight, bias: layout.lnfBias,
                     acts: acts)
-        // logits (N,V) = lnf (N,C) · outputᵀ (C,V): the output layer is the embedding when
-        // tied, else lm_head, both stored (V,C).
-        sgemm(transposeA: false, transposeB: true, m: N, n: V, k: C, a: acts[acts.lnf], lda: C, b: p[layout.output], ldb: C,
-              beta: 0, c: acts[acts.logits], ldc: V)
-
-        guard let targets else {
-            targetCount = 0
-            return nil
+        // logits (rows,V) = lnf (rows,C) · outputᵀ (C,V): the output layer is the embedding
+        // when tied, else lm_head, both stored (V,C).
+        var start = 0
+        while start < N {
+            let end = min(start + acts.logitRows, (start / groupRows + 1) * groupRows, N), rows = end - start
+            sgemm(transposeA: false, transposeB: true, m: rows, n: V, k: C, a: acts[acts.lnf] + start * C, lda: C, b: p[layout.output],
+                  ldb: C, beta: 0, c: acts[acts.logits], ldc: V)
+            if let targets {
+                targets.withUnsafeBufferPointer { t in
+                    crossEntropyForward(losses: acts[acts.losses] + start, logsumexp: acts[acts.logsumexp] + start, logits: acts[acts.logits],
+                                        targets: t.baseAddress! + start, N: rows, V: V)
+                }
+            }
+            body(start..<end)
+            start = end
         }
-        targets.withUnsafeBufferPointer { t in
-            crossEntropyForward(losses: acts[acts.losses], logsumexp: acts[acts.logsumexp], logits: acts[acts.logits],
-                                targets: t.baseAddress!, N: N, V: V)
-        }
-        targetCount = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
-        var sum: Float = 0
-        for i in 0..<N { sum += acts[acts.losses][i] }
-        return targetCount > 0 ? sum / Float(targetCount) : 0
     }
 
     /// Calls `body` with the (B,T,V) logits of the last forward. Valid until the next
     /// `backward()`, which overwrites them with their gradient.
     public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
-        guard let acts = activations else { preconditionFailure("withLogits before any forward") }
+        guard let acts = lastActivations else { preconditionFailure("withLogits before any forward") }
         precondition(!logitsHoldGradient, "withLogits after backward: the logits now hold their gradient")
+        precondition(acts.logitRows >= acts.B * acts.T, "withLogits after a forward that kept only some rows' logits")
         return body(UnsafeBufferPointer(start: acts[acts.logits], count: acts.B * acts.T * config.vocabularySize))
     }
 
@@ -496,8 +522,19 @@ public final class TransformerModel {
         }
         for (k, slot) in slots.enumerated() where activeSlots.contains(slot.name) {
             guard let entry = slot.layout.slot(layer: layer, projection: projection) else { continue }
-            loraForward(out: out, h: acts[acts.loraH(slot: k, layer: layer, projection: projection)], xd: acts[acts.loraXD],
-                        inp: inp, A: slot.values[entry.a], B: slot.values[entry.b], N: N, IN: IC, OUT: OC, r: slot.lora.rank,
+            let h = acts[acts.loraH(slot: k, layer: layer, projection: projection)], r = slot.lora.rank
+            if let stacked = candidateRows, stacked.slot == slot.name {
+                // Each candidate's branch on its own rows; the base product above was shared.
+                let n = N / stacked.groups
+                for g in 0..<stacked.groups {
+                    let values = stacked.values(g)
+                    loraForward(out: out + g * n * OC, h: h + g * n * r, xd: acts[acts.loraXD], inp: inp + g * n * IC,
+                                A: values + entry.a, B: values + entry.b, N: n, IN: IC, OUT: OC, r: r, scale: scale(of: slot), mask: nil)
+                }
+                continue
+            }
+            loraForward(out: out, h: h, xd: acts[acts.loraXD],
+                        inp: inp, A: slot.values[entry.a], B: slot.values[entry.b], N: N, IN: IC, OUT: OC, r: r,
                         scale: scale(of: slot), mask: dropoutMask(slot: k, layer: layer, projection: projection))
         }
     }
@@ -528,6 +565,7 @@ public final class TransformerModel {
     /// accumulation over k micro-batches passes lossScale = 1/k. Runs once per forward.
     public func backward(lossScale: Float = 1) {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
+        precondition(lastForwardKept, "backward after a forward-only pass")
         precondition(!logitsHoldGradient, "backward twice after one forward")
         precondition(!trainableGroups.isEmpty, "backward with nothing to train")
         let C = config.channels, V = config.vocabularySize
@@ -650,20 +688,6 @@ public final class TransformerModel {
         return Float(sum.squareRoot())
     }
 
-    // MARK: - Evaluation
-
-    /// The mean loss over every target position of `batches` (no dropout, no gradients).
-    public func evaluateLoss(batches: [TokenBatch]) -> Float {
-        var total: Double = 0
-        var count = 0
-        for batch in batches {
-            guard let loss = forward(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize,
-                                     sequenceLength: batch.sequenceLength, training: false) else { continue }
-            total += Double(loss) * Double(targetCount)
-            count += targetCount
-        }
-        return count > 0 ? Float(total / Double(count)) : 0
-    }
 }
 
 extension TransformerModel {

@@ -203,7 +203,8 @@ public final class NodeModel {
     public func evaluator() throws -> ModelEvaluator {
         try scheme.configure(model: model, for: .scoring)
         let (model, scheme) = (self.model, self.scheme)
-        return ModelEvaluator(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches) { adapter, body in
+        return ModelEvaluator(model: model, trustBatches: trustBatches, referenceBatches: referenceBatches,
+                              candidateSlot: scheme.candidateSlot) { adapter, body in
             try scheme.withCandidate(adapter, model: model, body)
         }
     }

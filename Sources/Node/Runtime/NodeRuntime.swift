@@ -215,18 +215,20 @@ public final class NodeRuntime: @unchecked Sendable {
             if aggregates {
                 update { $0.phase = .waiting }
                 let waitStart = clock.now
-                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop)
+                let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
+                let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
+                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop,
+                                                     whileWaiting: try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
 
                 update { $0.phase = .trusting }
                 let trustStart = clock.now
-                let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
                 // Copies and oversized adapters are left out before any strategy sees them.
                 let screened = PeerScreen.screen(
                     own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), norm: NormScreen(bound: settings.screenNorm))
                 var record = try TrustRow.compute(
-                    config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: nodeModel.evaluator(), mixtures: mixtures)
+                    config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: evaluator, mixtures: mixtures)
                 record.exclusions += screened.exclusions + refusals
                 try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: screened.kept, record: record), round: round)
                 trustSeconds = (clock.now - trustStart).seconds
@@ -269,7 +271,7 @@ public final class NodeRuntime: @unchecked Sendable {
     /// candidates: every other member whose latest update is recent enough and fits,
     /// after waiting (bounded) for the live neighbours. Updates that do not fit come
     /// back as exclusions with their reasons.
-    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest) throws
+    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest, whileWaiting: () throws -> Void) throws
         -> (peers: [TrustCandidate], refusals: [TrustExclusion])
     {
         if let forger {
@@ -296,6 +298,7 @@ public final class NodeRuntime: @unchecked Sendable {
             // Neighbours that went away meanwhile are no longer waited for.
             let gone = Set(mesh.peers().filter { $0.state == .gone }.map(\.publicKey))
             if waitFor.subtracting(gone).allSatisfy({ got[$0] != nil }) { break }
+            try whileWaiting()
         }
 
         let expected = try nodeModel.expectation()
@@ -322,6 +325,23 @@ public final class NodeRuntime: @unchecked Sendable {
         // Topology order keeps rows comparable between rounds.
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
+    }
+
+    /// What the node does between its waits for updates: score its own adapter, then
+    /// each update of this round as soon as it is verified, readable and fit to be a
+    /// candidate, so the row at the end of the wait finds those scores done.
+    private func prescoring(round: Int, own: LoRAAdapter, mesh: GossipNode, into evaluator: PrescoredEvaluator) throws -> () throws -> Void {
+        let expected = try nodeModel.expectation()
+        var seen: Set<PublicKey> = []
+        return {
+            try evaluator.prescore(own)
+            for (key, update) in mesh.latestUpdates() where key != self.keys.publicKey && update.round == UInt64(round) {
+                guard seen.insert(key).inserted else { continue }
+                guard let adapter = try? UpdatePayload.decode(update.payload.bytes, expecting: expected),
+                      CandidateScreening.exclusion(of: adapter, against: own) == nil else { continue }
+                try evaluator.prescore(adapter)
+            }
+        }
     }
 
     /// After the last round, waits (bounded by the round timeout) until every live

@@ -16,8 +16,10 @@ struct BenchTrust: ParsableCommand {
         discussion: """
             For every shape and candidate count, times the strategies that need no model
             (weights, oracle, fedavg, local: screening included), the model-based ones
-            (validation and prediction: one forward pass per candidate over a batch of
-            --model-batch sequences, in one model whose adapter is swapped), and the
+            (validation and prediction over a batch of --model-batch sequences in one
+            model, forward only: every candidate's copy of the batch stacked in one pass,
+            then one forward pass per candidate with its adapter swapped in, each with the
+            peak resident memory while it ran), and the
             aggregation of all candidates' adapters by a dense row; with the paper shape also the model-free
             half of the prediction strategy at GPT-2's vocabulary (top-100 selection over
             256 positions of 50,257 logits, and the distance of two selections). Prints one
@@ -106,12 +108,19 @@ struct BenchTrust: ParsableCommand {
                 }
                 if modelRepeats > 0, let evaluator = modelEvaluators[s.name] {
                     for strategy in [TrustStrategy.validation, .prediction] {
-                        let times = try (0..<modelRepeats).map { _ in
-                            try TrustRow.compute(config: TrustConfig(strategy), round: 0, own: own, peers: peers, evaluator: evaluator).milliseconds
+                        // Stacked and one by one in turn, so both see the same load.
+                        for stacked in [true, false] {
+                            evaluator.stacksCandidates = stacked
+                            PeakResidentMemory.reset()
+                            let times = try (0..<modelRepeats).map { _ in
+                                try TrustRow.compute(config: TrustConfig(strategy), round: 0, own: own, peers: peers, evaluator: evaluator).milliseconds
+                            }
+                            try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
+                                     operation: strategy.rawValue, times: times,
+                                     positions: evaluator.trustBatches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength },
+                                     vocabulary: evaluator.model.config.vocabularySize, k: strategy == .prediction ? TrustConfig.defaultLogitsTopK : nil,
+                                     mode: stacked ? "stacked" : "one-by-one", peakResidentMiB: PeakResidentMemory.mebibytes())
                         }
-                        try emit(shape: s.name, parameters: own.adapter.parameterCount, candidates: count,
-                                 operation: strategy.rawValue, times: times, positions: evaluator.trustBatches.reduce(0) { $0 + $1.batchSize * $1.sequenceLength },
-                                 vocabulary: evaluator.model.config.vocabularySize, k: strategy == .prediction ? TrustConfig.defaultLogitsTopK : nil)
                     }
                 }
                 let weights = [Double](repeating: 1 / Double(count), count: count)
@@ -151,12 +160,13 @@ struct BenchTrust: ParsableCommand {
     }
 
     private func emit(shape: String, parameters: Int?, candidates: Int?, operation: String, times: [Double],
-                      positions: Int? = nil, vocabulary: Int? = nil, k: Int? = nil) throws {
+                      positions: Int? = nil, vocabulary: Int? = nil, k: Int? = nil, mode: String? = nil, peakResidentMiB: Double? = nil) throws {
         let sorted = times.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let figure = Figure(bench: "trust", shape: shape, parameters: parameters, candidates: candidates,
                             operation: operation, repeats: times.count, medianMilliseconds: median,
-                            minMilliseconds: sorted[0], threads: threads, positions: positions, vocabulary: vocabulary, k: k)
+                            minMilliseconds: sorted[0], threads: threads, positions: positions, vocabulary: vocabulary, k: k,
+                            mode: mode, peakResidentMiB: peakResidentMiB)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(figure), as: UTF8.self))
@@ -175,6 +185,10 @@ struct BenchTrust: ParsableCommand {
         let positions: Int?
         let vocabulary: Int?
         let k: Int?
+        /// Model-based strategies: candidates "stacked" in one forward pass per batch, or "one-by-one".
+        let mode: String?
+        /// Model-based strategies: the process's peak resident memory while they ran.
+        let peakResidentMiB: Double?
     }
 
     /// An adapter in the GPT-2 layout: `layers` blocks of width C = `width`, rank `rank` on
