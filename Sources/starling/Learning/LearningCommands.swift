@@ -391,6 +391,6 @@ struct Generate: ParsableCommand {
         let ids = tok.encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt must not be empty") }
         let generator = TextGenerator(model: m, temperature: Float(temperature), topK: topK)
-        print(prompt + tok.decode(generator.continuation(of: ids, count: tokens, seed: seed)))
+        print(prompt + tok.decode(generator.continuations(of: ids, count: tokens, seeds: [seed])[0]))
     }
 }
