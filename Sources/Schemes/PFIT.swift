@@ -187,8 +187,14 @@ public final class PFIT: PersonalizationScheme {
         return (samples, scores)
     }
 
+    /// Takes the aggregated policy in, then scores the served policy on the fixed
+    /// evaluation prompts (`eval_*` in the round's figures): what the node's own mixture
+    /// gets from the model it now holds.
     public func takeIn(aggregate: LoRAAdapter, model: TransformerModel, round: Int) throws {
         try model.setAdapter(aggregate, named: Self.policySlot)
+        guard var figures = roundFigures else { return }
+        for (name, value) in evaluate() { figures["eval_" + name] = value }
+        roundFigures = figures
     }
 
     public var state: [NamedTensor] { [] }

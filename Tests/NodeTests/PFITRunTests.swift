@@ -67,7 +67,8 @@ import Trust
             #expect(metrics[0].schemeFigures == nil)
             for m in metrics.dropFirst() {
                 let f = try #require(m.schemeFigures)
-                #expect(Set(f.keys) == ["arithmetic", "style", "fluency", "mixture", "kl", "samples_per_second", "policy_loss", "policy_steps"])
+                #expect(Set(f.keys) == ["arithmetic", "style", "fluency", "mixture", "kl", "samples_per_second", "policy_loss", "policy_steps",
+                                     "eval_arithmetic", "eval_style", "eval_fluency", "eval_mixture"])
                 #expect(f["kl"]! >= 0 && f["samples_per_second"]! > 0)
                 #expect((0...1).contains(f["arithmetic"]!))
                 #expect(f["fluency"]! < 0)
