@@ -53,4 +53,16 @@ import Testing
         #expect(lines["nodes[0].rewards: the weight of fluency must be a number of at least 0, got -0.3"] == 9)
         #expect(d.count == 5, "\(d.map(\.message))")
     }
+
+    @Test func aNewPFITTopologySpellsOutItsKeysAndParses() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starling-pfit-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/rl.toml"
+        let text = try TopologyTemplate.create(path: path, name: "rl", shape: .ring, nodeCount: 2, groups: 1, sources: [.prose], scheme: "pfit")
+        #expect(text.contains("rewards = { fluency = 0.7, length = 0.3 }"))
+        let settings = try TopologyParser.load(path: path).nodes[0].settings
+        #expect(settings.scheme == "pfit" && settings.schemeSettings.pfit.rewards.weights == ["fluency": 0.7, "length": 0.3])
+        #expect(settings.schemeSettings.pfit.lengthBand == 8...32)
+    }
 }
