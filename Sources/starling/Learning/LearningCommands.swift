@@ -362,6 +362,9 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt by sampling from a model (and adapter).",
         discussion: """
+            Sampling runs over a key/value cache: each new token costs one position, not the
+            whole window (`starling bench generate` measures the difference).
+
             Example:
               $ starling generate --base models/tiny-base --adapter adapters/alice --prompt "The old" --tokens 80
             """
