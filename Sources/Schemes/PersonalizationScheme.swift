@@ -63,6 +63,8 @@ public struct SchemeSettings: Sendable, Equatable {
     public var personalInGlobalTraining: Bool = false
     /// PFTT: the bottleneck width m of the global adapter.
     public var bottleneckWidth: Int = 16
+    /// PFIT: the reward mixture and the policy optimisation.
+    public var pfit: PFITSettings = .default
 
     public init(lora: LoRAConfig, localSteps: Int, warmupRounds: Int) {
         self.lora = lora
@@ -121,6 +123,9 @@ public protocol PersonalizationScheme: AnyObject {
     /// The fusion weights (w1, w2) the served model uses now, for schemes that fuse.
     var fusionWeights: [Double]? { get }
 
+    /// The scheme's own figures of the last round (mean rewards, KL, …) for metrics and status.
+    var roundFigures: [String: Double]? { get }
+
     /// The kind of adapter the published slot is.
     var publishedKind: AdapterKind { get }
 
@@ -144,6 +149,8 @@ extension PersonalizationScheme {
 
     public var fusionWeights: [Double]? { nil }
 
+    public var roundFigures: [String: Double]? { nil }
+
     public var publishedKind: AdapterKind { .lora }
 
     public func published(model: TransformerModel) throws -> LoRAAdapter { try model.adapter(named: publishedSlot) }
@@ -162,7 +169,7 @@ public struct SchemeError: Error, Equatable, CustomStringConvertible {
 /// The schemes a node can run, by name.
 public enum Schemes {
     /// Every scheme's name, in the order help text lists them.
-    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName]
+    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName, PFIT.schemeName]
 
     /// The scheme called `name` with `settings`.
     public static func make(_ name: String, settings: SchemeSettings) throws(SchemeError) -> any PersonalizationScheme {
@@ -170,6 +177,7 @@ public enum Schemes {
         case Collaborative.schemeName: return Collaborative(settings: settings)
         case FDLoRA.schemeName: return FDLoRA(settings: settings)
         case PFTT.schemeName: return PFTT(settings: settings)
+        case PFIT.schemeName: return PFIT(settings: settings)
         default: throw SchemeError("unknown scheme \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
     }

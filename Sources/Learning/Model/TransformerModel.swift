@@ -563,7 +563,9 @@ public final class TransformerModel {
     /// Accumulates into the trainable gradients the gradient of `lossScale` times the
     /// mean loss of the last forward (which must have had targets). Gradient
     /// accumulation over k micro-batches passes lossScale = 1/k. Runs once per forward.
-    public func backward(lossScale: Float = 1) {
+    /// With `rowWeights` (B·T) the loss is lossScale · Σ_rows w_row · CE_row instead of
+    /// the mean: a policy gradient weighs each token by its own coefficient.
+    public func backward(lossScale: Float = 1, rowWeights: [Float]? = nil) {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
         precondition(lastForwardKept, "backward after a forward-only pass")
         precondition(!logitsHoldGradient, "backward twice after one forward")
@@ -571,7 +573,8 @@ public final class TransformerModel {
         let C = config.channels, V = config.vocabularySize
         let B = acts.B, T = acts.T, N = B * T
         let p = parameters, layout = parameterLayout
-        let dloss = targetCount > 0 ? lossScale / Float(targetCount) : 0
+        precondition(rowWeights.map { $0.count == N } ?? true, "row weights must hold B·T values")
+        let dloss = rowWeights != nil ? lossScale : targetCount > 0 ? lossScale / Float(targetCount) : 0
         let gEmbed = embeddingsTrain ? parameterGradients : nil
         let lowest = lowestTrainedLayer
 
@@ -583,6 +586,12 @@ public final class TransformerModel {
         targets.withUnsafeBufferPointer { t in
             crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
                                  targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+        }
+        if let rowWeights {
+            for row in 0..<N {
+                let d = dLogits + row * V, w = rowWeights[row]
+                for i in 0..<V { d[i] *= w }
+            }
         }
         logitsHoldGradient = true
         sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,

@@ -27,6 +27,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var rejections: [String: UInt64]
     /// The fusion weights (w1, w2) of the served model, for schemes that fuse two slots.
     public var fusionWeights: [Double]? = nil
+    /// The scheme's own figures of the last round (PFIT: mean reward per component, KL, samples/s).
+    public var schemeFigures: [String: Double]? = nil
 
     public init(
         name: String, phase: Phase, round: Int, rounds: Int, loss: Double? = nil, testPerplexity: Double? = nil,

@@ -135,6 +135,15 @@ public final class NodeModel {
             let trust = splits.trust
             referenceTokens = trust.chunks.flatMap { Array(trust.tokens[$0]) }
         }
+        if let pfit = self.scheme as? PFIT {
+            let train = splits.train
+            do {
+                try pfit.attach(ownText: train.chunks.flatMap { Array(train.tokens[$0]) }, referenceText: referenceTokens,
+                                tokenizer: tokenizer, seed: samplingSeed)
+            } catch {
+                throw NodeModelError.scheme("\(error)")
+            }
+        }
         let batchSize = settings.batchSize, sequenceLength = settings.sequenceLength
         do {
             referenceBatches = try ReferenceBatches.derive(
@@ -169,6 +178,10 @@ public final class NodeModel {
             if steps > 0 { total += loss * Double(steps) }
             done += steps
             if shouldStop() { break }
+        }
+        // A scheme that trains outside phases (PFIT's policy steps) reports its own loss and steps.
+        if done == 0, let figures = scheme.roundFigures, let loss = figures["policy_loss"] {
+            return (loss, Int(figures["policy_steps"] ?? 0))
         }
         return (done > 0 ? total / Double(done) : .nan, done)
     }

@@ -243,6 +243,7 @@ public final class NodeRuntime: @unchecked Sendable {
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
                     seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
                     trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
+            metrics[metrics.count - 1].schemeFigures = nodeModel.scheme.roundFigures
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
@@ -253,6 +254,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 $0.loss = trainLoss
                 $0.testPerplexity = exp(testLoss)
                 $0.fusionWeights = nodeModel.scheme.fusionWeights
+                $0.schemeFigures = nodeModel.scheme.roundFigures
             }
             log.info(
                 "round complete",

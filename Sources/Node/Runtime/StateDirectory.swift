@@ -39,6 +39,8 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var trustSeconds: Double
     /// The served model's fusion weights (w1, w2) after the round, for schemes that fuse.
     public var fusionWeights: [Double]?
+    /// The scheme's own figures of the round (PFIT: mean reward per component, KL, samples/s).
+    public var schemeFigures: [String: Double]? = nil
 
     public init(
         round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,

@@ -83,6 +83,8 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var personalInGlobal: Bool = false
     /// PFTT: the width m of each block's bottleneck adapter.
     public var bottleneckWidth: Int = 16
+    /// PFIT: the reward mixture (`rewards`) and the policy optimisation (`pfit`).
+    public var pfit: PFITSettings = .default
 
     public init() {}
 
@@ -119,6 +121,7 @@ public struct NodeSettings: Sendable, Equatable, Codable {
         s.fusionWeights = fusionWeights?.map(Float.init)
         s.personalInGlobalTraining = personalInGlobal
         s.bottleneckWidth = bottleneckWidth
+        s.pfit = pfit
         return s
     }
 }

@@ -235,7 +235,7 @@ private struct Reader {
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
-        "personal_in_global", "bottleneck", "screen_norm",
+        "personal_in_global", "bottleneck", "screen_norm", "rewards", "pfit",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -363,6 +363,46 @@ private struct Reader {
                 if let v = int(bt, "width", "\(p("bottleneck")).width", min: 1) { s.bottleneckWidth = v }
             } else {
                 problem(p("bottleneck"), "\(p("bottleneck")) must be a table such as { width = 16 }")
+            }
+        }
+        pfitSettings(t, path, into: &s)
+    }
+
+    /// PFIT's `rewards = { arithmetic = 0.7, fluency = 0.3 }` and `pfit = { group = 4, … }`.
+    mutating func pfitSettings(_ t: TOMLTable, _ path: String, into s: inout NodeSettings) {
+        let r = "\(path).rewards", q = "\(path).pfit"
+        if let v = t["rewards"] {
+            if let table = v.table {
+                var weights: [String: Double] = [:]
+                for key in table.keys.sorted() {
+                    guard let w = number(table[key]!, "\(r).\(key)") else { return }
+                    weights[key] = w
+                }
+                do { s.pfit.rewards = try RewardMixture(weights: weights) } catch { problem(r, "\(r): \(error)") }
+            } else {
+                problem(r, "\(r) must be a table such as { arithmetic = 0.7, fluency = 0.3 }")
+            }
+        }
+        guard let v = t["pfit"] else { return }
+        guard let p = v.table else { return problem(q, "\(q) must be a table such as { group = 4, beta = 0.04 }") }
+        unknownKeys(p, q, allowed: ["group", "completion_tokens", "prompt_tokens", "beta", "clip", "normalize", "updates",
+                                    "temperature", "learning_rate", "length", "evaluation_prompts"])
+        if let v = int(p, "group", "\(q).group", min: 2, max: 1024) { s.pfit.group = v }
+        if let v = int(p, "completion_tokens", "\(q).completion_tokens", min: 1, max: Self.largestDimension) { s.pfit.completionTokens = v }
+        if let v = int(p, "prompt_tokens", "\(q).prompt_tokens", min: 1, max: Self.largestDimension) { s.pfit.promptTokens = v }
+        if let v = double(p, "beta", "\(q).beta", { $0 >= 0 }, "at least 0") { s.pfit.beta = v }
+        // clip = 0 asks for the plain policy gradient.
+        if let v = double(p, "clip", "\(q).clip", { $0 >= 0 && $0 < 1 }, "in [0, 1)") { s.pfit.clip = v > 0 ? v : nil }
+        if let v = bool(p, "normalize", "\(q).normalize") { s.pfit.normalizeAdvantages = v }
+        if let v = int(p, "updates", "\(q).updates", min: 1, max: 64) { s.pfit.updatesPerGroup = v }
+        if let v = double(p, "temperature", "\(q).temperature", { $0 > 0 }, "positive") { s.pfit.temperature = v }
+        if let v = double(p, "learning_rate", "\(q).learning_rate", { $0 > 0 && $0 < 1 }, "in (0, 1)") { s.pfit.learningRate = v }
+        if let v = int(p, "evaluation_prompts", "\(q).evaluation_prompts", min: 1, max: 4096) { s.pfit.evaluationPrompts = v }
+        if let v = numbers(p, "length", "\(q).length") {
+            if v.count == 2, v.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 <= 1e6 }), v[0] <= v[1] {
+                s.pfit.lengthBand = Int(v[0])...Int(v[1])
+            } else {
+                problem("\(q).length", "\(q).length must be a band [shortest, longest] of whole characters")
             }
         }
     }

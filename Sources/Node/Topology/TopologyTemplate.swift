@@ -34,6 +34,13 @@ public enum TopologyTemplate {
             bottleneck = { width = 16 }
 
             """,
+        "pfit": """
+            # PFIT: the policy LoRA is published; the reward mixture and reward models stay here.
+            aggregation = "fedavg"      # or a trust strategy, e.g. "validation"
+            rewards = { fluency = 0.7, length = 0.3 }   # arithmetic, style, fluency, length
+            pfit = { group = 4, completion_tokens = 12, prompt_tokens = 12, beta = 0.04, clip = 0.2, learning_rate = 0.001, length = [8, 32] }
+
+            """,
     ]
 
     /// Writes the topology file at `path` and a key for every node under its state

@@ -21,6 +21,6 @@ struct Bench: ParsableCommand {
               $ .build/release/starling bench gossip
               $ .build/release/starling bench trust --shape tiny --candidates 8
             """,
-        subcommands: [BenchTrain.self, BenchGossip.self, BenchTrust.self]
+        subcommands: [BenchTrain.self, BenchGossip.self, BenchTrust.self, BenchGenerate.self]
     )
 }

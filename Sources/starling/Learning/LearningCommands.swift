@@ -423,6 +423,9 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt by sampling from a model (and adapter).",
         discussion: """
+            Sampling runs over a key/value cache: each new token costs one position, not the
+            whole window (`starling bench generate` measures the difference).
+
             Example:
               $ starling generate --base models/tiny-base --adapter adapters/alice --prompt "The old" --tokens 80
               $ starling generate --topology topologies/demo.toml --node alice --prompt "The old"
@@ -453,6 +456,6 @@ struct Generate: ParsableCommand {
         let ids = tok.encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt must not be empty") }
         let generator = TextGenerator(model: m, temperature: Float(temperature), topK: topK)
-        print(prompt + tok.decode(generator.continuation(of: ids, count: tokens, seed: seed)))
+        print(prompt + tok.decode(generator.continuations(of: ids, count: tokens, seeds: [seed])[0]))
     }
 }
