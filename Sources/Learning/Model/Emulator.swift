@@ -152,3 +152,52 @@ public struct EmulatorModel: Sendable, Equatable {
         return name
     }
 }
+
+extension TransformerModel {
+    /// Copies of the base parameters of the blocks with indices `blocks`
+    /// (`ModelConfig.blocks`), named by those indices (`h.4.attn.c_attn.weight` for
+    /// block 4 wherever it sits in this model), as an emulator update carries them.
+    /// - Throws: `ModelError.unknownGroup` for a block the model lacks.
+    public func blockParameters(_ blocks: [Int]) throws(ModelError) -> [NamedTensor] {
+        var out: [NamedTensor] = []
+        for b in blocks {
+            guard let l = config.blocks.firstIndex(of: b) else { throw .unknownGroup("block \(b) is not in the model") }
+            let prefix = config.blockPrefix(l)
+            for slot in parameterLayout.slots where slot.name.hasPrefix(prefix) {
+                out.append(NamedTensor(name: config.blockPrefix(b) + slot.name.dropFirst(prefix.count), shape: slot.shape,
+                                       values: Array(UnsafeBufferPointer(start: parameters[slot.offset], count: slot.count))))
+            }
+        }
+        return out
+    }
+
+    /// Overwrites the base parameters of every block `tensors` name (by block index, as
+    /// `blockParameters` names them). Nothing changes unless every tensor of those
+    /// blocks is there with its shape, and no other.
+    /// - Throws: `ModelError` naming the first tensor that does not fit.
+    public func setBlockParameters(_ tensors: [NamedTensor]) throws(ModelError) {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var found: [(TensorSlot, NamedTensor)] = []
+        var used = 0
+        for (l, b) in config.blocks.enumerated() {
+            let prefix = config.blockPrefix(l), named = config.blockPrefix(b)
+            let own = parameterLayout.slots.filter { $0.name.hasPrefix(prefix) }
+            let given = own.compactMap { byName[named + $0.name.dropFirst(prefix.count)] }
+            guard !given.isEmpty else { continue }
+            for slot in own {
+                let name = named + slot.name.dropFirst(prefix.count)
+                guard let tensor = byName[name] else { throw .missingTensor(name: name) }
+                guard tensor.shape == slot.shape else { throw .shapeMismatch(name: name, expected: slot.shape, found: tensor.shape) }
+                found.append((slot, tensor))
+            }
+            used += own.count
+        }
+        guard used == byName.count else {
+            let known = Set(found.map(\.1.name))
+            throw .adapterMismatch("tensor \(byName.keys.sorted().first { !known.contains($0) }!) is no block parameter of the model")
+        }
+        for (slot, tensor) in found {
+            tensor.values.withUnsafeBufferPointer { parameters[slot.offset].update(from: $0.baseAddress!, count: slot.count) }
+        }
+    }
+}
