@@ -22,7 +22,7 @@ import Learning
 import Trust
 
 /// The keys of the `fedbiot` scheme.
-public struct FedBiOTSettings: Sendable, Equatable {
+public struct FedBiOTSettings: Sendable, Equatable, Codable {
     /// L, the adapter's blocks (at each end with the offsite layout).
     public var adapterBlocks: Int = 2
     /// β, the share of middle blocks the emulator drops.
@@ -35,12 +35,15 @@ public struct FedBiOTSettings: Sendable, Equatable {
     public var alignLearningRate: Double = 1e-4
     /// The emulator is published every this many rounds (0: only the one built at the start).
     public var emulatorEvery: Int = 1
-    /// `f32` or `f16`: the precision the emulator travels in.
-    public var emulatorDType: SafeTensors.DType = .f32
+    /// Whether the emulator travels in f16 (`emulator_dtype = "f16"`) rather than f32.
+    public var emulatorHalf: Bool = false
     /// ε of the clients' proximal term.
     public var proximal: Double = 0.01
 
     public init() {}
+
+    /// The precision the emulator travels in.
+    public var emulatorDType: SafeTensors.DType { emulatorHalf ? .f16 : .f32 }
 }
 
 /// What a node of a fedbiot topology does.

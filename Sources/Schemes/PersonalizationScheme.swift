@@ -63,6 +63,10 @@ public struct SchemeSettings: Sendable, Equatable {
     public var personalInGlobalTraining: Bool = false
     /// PFTT: the bottleneck width m of the global adapter.
     public var bottleneckWidth: Int = 16
+    /// FedBiOT: the scheme's keys, and the plan of the emulator the node holds (read
+    /// from the base's `emulator.json`, or made from the full model on the aligner).
+    public var fedbiot = FedBiOTSettings()
+    public var emulatorPlan: EmulatorPlan? = nil
 
     public init(lora: LoRAConfig, localSteps: Int, warmupRounds: Int) {
         self.lora = lora
@@ -162,7 +166,7 @@ public struct SchemeError: Error, Equatable, CustomStringConvertible {
 /// The schemes a node can run, by name.
 public enum Schemes {
     /// Every scheme's name, in the order help text lists them.
-    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName]
+    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName, FedBiOT.schemeName]
 
     /// The scheme called `name` with `settings`.
     public static func make(_ name: String, settings: SchemeSettings) throws(SchemeError) -> any PersonalizationScheme {
@@ -170,6 +174,11 @@ public enum Schemes {
         case Collaborative.schemeName: return Collaborative(settings: settings)
         case FDLoRA.schemeName: return FDLoRA(settings: settings)
         case PFTT.schemeName: return PFTT(settings: settings)
+        case FedBiOT.schemeName:
+            guard let plan = settings.emulatorPlan else {
+                throw SchemeError("fedbiot needs the plan of its emulator (emulator.json, written by starling emulator build)")
+            }
+            return FedBiOT(settings: settings, fedbiot: settings.fedbiot, plan: plan)
         default: throw SchemeError("unknown scheme \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
     }

@@ -79,6 +79,10 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var personalInGlobal: Bool = false
     /// PFTT: the width m of each block's bottleneck adapter.
     public var bottleneckWidth: Int = 16
+    /// FedBiOT: the scheme's keys, the node's role and, for the aligner, its public text.
+    public var fedbiot = FedBiOTSettings()
+    public var role: FedBiOTRole = .client
+    public var publicData: String? = nil
 
     public init() {}
 
@@ -115,6 +119,7 @@ public struct NodeSettings: Sendable, Equatable, Codable {
         s.fusionWeights = fusionWeights?.map(Float.init)
         s.personalInGlobalTraining = personalInGlobal
         s.bottleneckWidth = bottleneckWidth
+        s.fedbiot = fedbiot
         return s
     }
 }
