@@ -65,4 +65,29 @@ import Testing
         #expect(r.out.contains("$ starling emulator build --base gpt2 --drop 0.2 --out gpt2-emu\n"))
         #expect(r.out.contains("kept 0, 1, 2, 3, 5, 6, 7, 9;"))
     }
+
+    /// An adapter tuned on the emulator names full-model blocks, so `eval` scores it on
+    /// the emulator (AdapEmu) and plugged into the full model (AdapFu).
+    @Test func anAdapterTunedOnTheEmulatorEvaluatesOnBoth() throws {
+        let dir = try Self.fullCheckpoint()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = ""
+        for i in 0..<400 { text += "\(i % 17) + \(i % 5) = \(i % 17 + i % 5);\n" }
+        try text.write(toFile: dir + "/text.txt", atomically: true, encoding: .utf8)
+        let build = try runStarling(["emulator", "build", "--base", dir + "/full", "--drop", "0.5", "--adapter-blocks", "1", "--out", dir + "/emu"])
+        #expect(build.status == 0, "\(build.err)")
+        let tune = try runStarling(["finetune", "--base", dir + "/emu", "--text", dir + "/text.txt", "--out", dir + "/adapter", "--steps", "5",
+                                    "--batch", "2", "--seq", "8", "--rank", "2", "--checkpoint-every", "0", "--threads", "1"])
+        #expect(tune.status == 0, "\(tune.err)")
+        func loss(_ base: String) throws -> Double {
+            let r = try runStarling(["eval", "--base", base, "--adapter", dir + "/adapter", "--text", dir + "/text.txt", "--seq", "8"])
+            #expect(r.status == 0, "\(r.err)")
+            let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+            return try #require(json?["loss"] as? Double)
+        }
+        let adapEmu = try loss(dir + "/emu"), adapFu = try loss(dir + "/full")
+        #expect(adapEmu.isFinite && adapFu.isFinite)
+        // The emulator drops blocks 1 … 3: the two models differ, so do their losses.
+        #expect(adapEmu != adapFu)
+    }
 }
