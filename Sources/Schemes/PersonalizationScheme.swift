@@ -65,6 +65,10 @@ public struct SchemeSettings: Sendable, Equatable {
     public var bottleneckWidth: Int = 16
     /// PFIT: the reward mixture and the policy optimisation.
     public var pfit: PFITSettings = .default
+    /// FedBiOT: the scheme's keys, and the plan of the emulator the node holds (read
+    /// from the base's `emulator.json`, or made from the full model on the aligner).
+    public var fedbiot = FedBiOTSettings()
+    public var emulatorPlan: EmulatorPlan? = nil
 
     public init(lora: LoRAConfig, localSteps: Int, warmupRounds: Int) {
         self.lora = lora
@@ -169,7 +173,7 @@ public struct SchemeError: Error, Equatable, CustomStringConvertible {
 /// The schemes a node can run, by name.
 public enum Schemes {
     /// Every scheme's name, in the order help text lists them.
-    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName, PFIT.schemeName]
+    public static let names = [Collaborative.schemeName, FDLoRA.schemeName, PFTT.schemeName, PFIT.schemeName, FedBiOT.schemeName]
 
     /// The scheme called `name` with `settings`.
     public static func make(_ name: String, settings: SchemeSettings) throws(SchemeError) -> any PersonalizationScheme {
@@ -178,6 +182,11 @@ public enum Schemes {
         case FDLoRA.schemeName: return FDLoRA(settings: settings)
         case PFTT.schemeName: return PFTT(settings: settings)
         case PFIT.schemeName: return PFIT(settings: settings)
+        case FedBiOT.schemeName:
+            guard let plan = settings.emulatorPlan else {
+                throw SchemeError("fedbiot needs the plan of its emulator (emulator.json, written by starling emulator build)")
+            }
+            return FedBiOT(settings: settings, fedbiot: settings.fedbiot, plan: plan)
         default: throw SchemeError("unknown scheme \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
     }

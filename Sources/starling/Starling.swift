@@ -20,7 +20,7 @@ struct Starling: ParsableCommand {
               $ starling keygen --out state/alice
             """,
         version: "\(version)\n\(BLASKernel.summary(environment: ProcessInfo.processInfo.environment))",
-        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, BLASKernelCommand.self, GossipPeer.self, BenchSink.self]
+        subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, EmulatorCommand.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, BLASKernelCommand.self, GossipPeer.self, BenchSink.self]
     )
 
     /// Runs again under the right OpenBLAS kernel if need be, then parses and runs the command.

@@ -19,7 +19,7 @@ import Testing
         #expect {
             _ = try NodeModel(settings: settings, dataPath: "/nonexistent", baseDirectory: "/", nodeIndex: 0, referencePath: nil)
         } throws: { error in
-            "\(error)" == "scheme: unknown scheme \"telepathy\" (known: collaborative, fdlora, pftt, pfit)"
+            "\(error)" == "scheme: unknown scheme \"telepathy\" (known: collaborative, fdlora, pftt, pfit, fedbiot)"
         }
     }
 }

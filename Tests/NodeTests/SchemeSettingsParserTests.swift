@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Schemes
 import Trust
 import Testing
@@ -91,5 +92,67 @@ import Testing
             "\($0)" == "run \"fdlora:colour=red\": unknown option colour (known: aggregation, outer_lr, outer_momentum, sync_every, fusion, fusion_budget, personal_in_global, width)"
         }
         #expect { try ExperimentRunSpec.apply("fdlora:outer_lr=3", to: &s) } throws: { "\($0)" == "run \"fdlora:outer_lr=3\": bad value outer_lr=3" }
+    }
+}
+
+@Suite struct FedBiOTTopologyTests {
+    static func topology(_ defaults: String, aligner: String = "role = \"aligner\"\npublic_data = \"public.txt\"") -> String {
+        """
+        name = "fb"
+        [defaults]
+        scheme = "fedbiot"
+        \(defaults)
+        [[nodes]]
+        name = "server"
+        endpoint = "tcp://127.0.0.1:7201"
+        \(aligner)
+        [[nodes]]
+        name = "phone"
+        endpoint = "tcp://127.0.0.1:7202"
+        """
+    }
+
+    @Test func fedbiotKeysAndRolesReachTheSettings() throws {
+        let text = Self.topology("""
+            fedbiot = { adapter_blocks = 4, drop_ratio = 0.5, layout = "offsite", lambda = 0.5, align_steps = 3, align_lr = 0.001, emulator_every = 2, emulator_dtype = "f16", proximal = 0.1 }
+            """)
+        let (topology, d) = TopologyParser.parse(text: text, path: "fb.toml")
+        #expect(d.isEmpty, "\(d)")
+        let server = try #require(topology).nodes[0].settings, phone = try #require(topology).nodes[1].settings
+        #expect(server.role == .aligner && server.publicData == "public.txt")
+        #expect(phone.role == .client && phone.publicData == nil)
+        let f = phone.schemeSettings.fedbiot
+        #expect(f.adapterBlocks == 4 && f.dropRatio == 0.5 && f.layout == .offsite && f.lambda == 0.5 && f.alignSteps == 3)
+        #expect(f.alignLearningRate == 0.001 && f.emulatorEvery == 2 && f.emulatorDType == .f16 && f.proximal == 0.1)
+    }
+
+    @Test func badFedbiotValuesAreReportedWithTheirLines() {
+        let text = Self.topology("""
+            role = "server"
+            fedbiot = { drop_ratio = 1, layout = "middle", emulator_dtype = "f64", colour = 1 }
+            """, aligner: "")
+        let (_, d) = TopologyParser.parse(text: text, path: "fb.toml")
+        let lines = Dictionary(d.map { ($0.message, $0.line ?? 0) }, uniquingKeysWith: { a, _ in a })
+        #expect(lines[#"defaults.role: unknown role "server" (known: aligner, client)"#] == 4)
+        #expect(lines["defaults.fedbiot.drop_ratio must be in [0, 1), got 1.0"] == 5)
+        #expect(lines[#"defaults.fedbiot.layout: unknown layout "middle" (known: fedbiot, offsite)"#] == 5)
+        #expect(lines[#"defaults.fedbiot.emulator_dtype must be "f32" or "f16", got "f64""#] == 5)
+        #expect(lines["unknown key defaults.fedbiot.colour"] == 5)
+        #expect(d.contains { $0.message == #"a fedbiot network needs exactly one node with role = "aligner" (found 0)"# })
+    }
+
+    @Test func theAlignerNeedsPublicText() {
+        let (_, d) = TopologyParser.parse(text: Self.topology("", aligner: "role = \"aligner\""), path: "fb.toml")
+        #expect(d.map(\.message) == ["node server: the aligner needs public_data, the public text it aligns the emulator on"])
+    }
+
+    @Test func aFedbiotSchemeNeedsItsEmulatorPlan() throws {
+        var settings = SchemeSettings(lora: LoRAConfig(rank: 2), localSteps: 1, warmupRounds: 0)
+        #expect(throws: SchemeError("fedbiot needs the plan of its emulator (emulator.json, written by starling emulator build)")) {
+            try Schemes.make("fedbiot", settings: settings)
+        }
+        settings.emulatorPlan = try EmulatorPlan(fullLayers: 12, adapterBlocks: 2, dropRatio: 0.2, layout: .fedbiot)
+        let scheme = try Schemes.make("fedbiot", settings: settings)
+        #expect(scheme.name == "fedbiot" && scheme.slots.first?.lora.blocks == [10, 11])
     }
 }

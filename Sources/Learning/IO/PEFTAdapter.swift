@@ -191,7 +191,14 @@ public enum PEFTAdapter {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json: Data
-        do { json = try encoder.encode(PEFTAdapterConfig(lora: adapter.config, baseModel: baseModel)) } catch {
+        // An adapter on a model that keeps only some blocks of another (an emulator)
+        // names those blocks; the config says which, so the folder loads onto either.
+        var lora = adapter.config
+        if lora.blocks == nil {
+            let named = Array(Set(adapter.tensors.compactMap { canonicalName($0.name)?.layer })).sorted()
+            if named != Array(0..<named.count) { lora.blocks = named }
+        }
+        do { json = try encoder.encode(PEFTAdapterConfig(lora: lora, baseModel: baseModel)) } catch {
             throw .invalidConfig(path: configPath, reason: describe(error))
         }
         do { try FileSystem.writeAtomically(Array(json) + [0x0A], to: configPath) } catch { throw .file(error) }

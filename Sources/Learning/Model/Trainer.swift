@@ -42,6 +42,9 @@ public final class Trainer {
     let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
     /// AdamW state per group name, made when the group first trains.
     var optimizers: [String: AdamW] = [:]
+    /// Adds the gradient of a regulariser (a proximal term) after the loss's own,
+    /// before clipping; the step's reported loss stays the data loss.
+    public var gradientPenalty: (() -> Void)?
 
     public init(model: TransformerModel, schedule: LearningRateSchedule, weightDecay: Float = 1e-3,
                 beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8, maxGradientNorm: Float? = 1) {
@@ -72,20 +75,31 @@ public final class Trainer {
     @discardableResult
     public func trainStep(_ microBatches: [TokenBatch]) -> TrainingStepResult {
         precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")
-        model.zeroGradients()
-        var lossSum: Float = 0
         let scale = 1 / Float(microBatches.count)
-        for batch in microBatches {
-            lossSum += model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize,
-                                     sequenceLength: batch.sequenceLength, training: true)!
-            model.backward(lossScale: scale)
+        return trainStep {
+            var lossSum: Float = 0
+            for batch in microBatches {
+                lossSum += model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize,
+                                         sequenceLength: batch.sequenceLength, training: true)!
+                model.backward(lossScale: scale)
+            }
+            return lossSum * scale
         }
+    }
+
+    /// One step on gradients `accumulate` leaves in the model (zeroed before it
+    /// runs), for losses other than cross-entropy; `accumulate` returns the loss.
+    @discardableResult
+    public func trainStep(accumulate: () -> Float) -> TrainingStepResult {
+        model.zeroGradients()
+        let loss = accumulate()
+        gradientPenalty?()
         let norm = maxGradientNorm.map { clipGradients(of: model, maxNorm: $0) } ?? model.gradientNorm()
         let learningRate = schedule.learningRate(at: step)
         for group in model.trainableGroups {
             optimizer(for: group).step(segments: model.groupSegments(group), learningRate: learningRate)
         }
         step += 1
-        return TrainingStepResult(loss: lossSum * scale, gradientNorm: norm, learningRate: learningRate)
+        return TrainingStepResult(loss: loss, gradientNorm: norm, learningRate: learningRate)
     }
 }

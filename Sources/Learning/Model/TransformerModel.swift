@@ -567,32 +567,47 @@ public final class TransformerModel {
     /// the mean: a policy gradient weighs each token by its own coefficient.
     public func backward(lossScale: Float = 1, rowWeights: [Float]? = nil) {
         guard let acts = activations, let targets else { preconditionFailure("backward needs a forward with targets") }
+        let N = acts.B * acts.T, V = config.vocabularySize
+        precondition(rowWeights.map { $0.count == N } ?? true, "row weights must hold B·T values")
+        let dloss = rowWeights != nil ? lossScale : targetCount > 0 ? lossScale / Float(targetCount) : 0
+        backpropagate { dLogits in
+            targets.withUnsafeBufferPointer { t in
+                crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
+                                     targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+            }
+            if let rowWeights {
+                for row in 0..<N {
+                    let d = dLogits + row * V, w = rowWeights[row]
+                    for i in 0..<V { d[i] *= w }
+                }
+            }
+        }
+    }
+
+    /// Backward of the last forward from any loss on its outputs: `logitsGradient`
+    /// turns the (N,V) logits, in place, into the loss's gradient with respect to
+    /// them; `streamGradient`, when given, adds the loss's gradient with respect to
+    /// the output of the block at position `layer` (N,C) to what flows down from above.
+    func backpropagate(
+        logitsGradient: (UnsafeMutablePointer<Float>) -> Void,
+        streamGradient: (layer: Int, add: (UnsafeMutablePointer<Float>) -> Void)? = nil
+    ) {
+        guard let acts = activations else { preconditionFailure("backward needs a forward") }
         precondition(lastForwardKept, "backward after a forward-only pass")
         precondition(!logitsHoldGradient, "backward twice after one forward")
         precondition(!trainableGroups.isEmpty, "backward with nothing to train")
         let C = config.channels, V = config.vocabularySize
         let B = acts.B, T = acts.T, N = B * T
         let p = parameters, layout = parameterLayout
-        precondition(rowWeights.map { $0.count == N } ?? true, "row weights must hold B·T values")
-        let dloss = rowWeights != nil ? lossScale : targetCount > 0 ? lossScale / Float(targetCount) : 0
         let gEmbed = embeddingsTrain ? parameterGradients : nil
         let lowest = lowestTrainedLayer
 
         // Output layer, in place over the logits as llm.c does (a second (N,V) buffer
         // would cost 200 MB at GPT-2's vocabulary, and chunking it slows the products):
-        // dlogits = dloss · (softmax - onehot); dlnf = dlogits · W; dW += dlogitsᵀ · lnf,
-        // W the embedding when tied, else lm_head.
+        // dlogits = dloss · (softmax - onehot) for cross-entropy; dlnf = dlogits · W;
+        // dW += dlogitsᵀ · lnf, W the embedding when tied, else lm_head.
         let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
-        targets.withUnsafeBufferPointer { t in
-            crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
-                                 targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
-        }
-        if let rowWeights {
-            for row in 0..<N {
-                let d = dLogits + row * V, w = rowWeights[row]
-                for i in 0..<V { d[i] *= w }
-            }
-        }
+        logitsGradient(dLogits)
         logitsHoldGradient = true
         sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,
               beta: 0, c: dLNF, ldc: C)
@@ -614,6 +629,7 @@ public final class TransformerModel {
             let residual = l == 0 ? acts[acts.encoded] : acts[acts.blocks[l - 1].residual3]
             // Below the lowest trained block nothing needs a gradient.
             let needsInputGradient = lowest < l || g != nil
+            if let streamGradient, streamGradient.layer == l { streamGradient.add(dResidual) }
             backpropagateBottlenecks(layer: l, dStream: dResidual, N: N)
 
             // residual3 = residual2 + fcProjection

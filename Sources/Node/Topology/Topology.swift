@@ -85,6 +85,10 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var bottleneckWidth: Int = 16
     /// PFIT: the reward mixture (`rewards`) and the policy optimisation (`pfit`).
     public var pfit: PFITSettings = .default
+    /// FedBiOT: the scheme's keys, the node's role and, for the aligner, its public text.
+    public var fedbiot = FedBiOTSettings()
+    public var role: FedBiOTRole = .client
+    public var publicData: String? = nil
 
     public init() {}
 
@@ -122,6 +126,7 @@ public struct NodeSettings: Sendable, Equatable, Codable {
         s.personalInGlobalTraining = personalInGlobal
         s.bottleneckWidth = bottleneckWidth
         s.pfit = pfit
+        s.fedbiot = fedbiot
         return s
     }
 }

@@ -131,7 +131,7 @@ extension TopologyParser {
 }
 
 /// Walks the parsed TOML, reporting problems against key paths.
-private struct Reader {
+struct Reader {
     let file: String
     let index: TOMLLineIndex
     var diagnostics: [TopologyDiagnostic] = []
@@ -235,7 +235,7 @@ private struct Reader {
         "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
-        "personal_in_global", "bottleneck", "screen_norm", "rewards", "pfit",
+        "personal_in_global", "bottleneck", "screen_norm", "rewards", "pfit", "fedbiot", "role", "public_data",
     ]
 
     /// Applies the setting keys present in `t` on top of `base`.
@@ -300,6 +300,7 @@ private struct Reader {
             }
         }
         schemeSettings(t, path, into: &s)
+        fedbiotSettings(t, path, into: &s)
         if s.warmupRounds >= s.rounds && t["warmup_rounds"] != nil {
             problem(p("warmup_rounds"), "\(p("warmup_rounds")) (\(s.warmupRounds)) must be less than rounds (\(s.rounds))")
         }
@@ -485,6 +486,7 @@ private struct Reader {
             nodes.append(TopologyNode(name: nodeName, endpoint: endpoint, publicKey: key, data: data, mixture: mixture, settings: s))
         }
         checkUnique(nodes)
+        checkAligner(nodes)
         if nodes.contains(where: { $0.settings.trustConfig?.strategy == .oracle }) {
             for (i, n) in nodes.enumerated() where n.mixture == nil {
                 problem("nodes[\(i)]", "node \(n.name): the oracle strategy needs a mixture row for every node")

@@ -1,0 +1,82 @@
+// KLDivergence: KL(p ‖ softmax(logits)) from soft targets over the vocabulary, fused
+// with the softmax as the cross-entropy kernel is, for distilling one model's next-
+// token distribution into another's (FedBiOT's emulator alignment).
+
+import Foundation
+
+/// log Σ_v exp(row[v]) over one row of V logits, shifted by the row's maximum.
+func logSumExp(_ row: UnsafePointer<Float>, V: Int) -> Float {
+    var maximum8 = Float8(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= V {
+        maximum8 = pointwiseMax(maximum8, load8(row + i))
+        i += 8
+    }
+    if i < V { maximum8 = pointwiseMax(maximum8, loadPartial(row + i, count: V - i, padding: -.infinity)) }
+    let maximum = maximum8.max()
+    var sum8 = Float8()
+    i = 0
+    while i + 8 <= V {
+        sum8 += exp8(load8(row + i) - maximum)
+        i += 8
+    }
+    var sum = sum8.sum()
+    while i < V {
+        sum += Foundation.exp(row[i] - maximum)
+        i += 1
+    }
+    return maximum + log(sum)
+}
+
+/// probabilities (N,V) = softmax of each row of logits (N,V): the soft targets a
+/// teacher's logits give. probabilities may be the logits buffer itself.
+func softmaxForward(probabilities: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, N: Int, V: Int) {
+    Parallel.forRanges(N, costPerItem: 12 * V) { rows in
+        for row in rows {
+            let l = logits + row * V
+            let lse = logSumExp(l, V: V)
+            map8(count: V, { _, x in exp8(x - lse) }, inp: l, out: probabilities + row * V)
+        }
+    }
+}
+
+/// losses (N) = KL(p_n ‖ q_n) = Σ_v p_v (log p_v − log q_v), q_n = softmax(logits row n),
+/// for soft targets p (N,V), each row a distribution (Σ_v p_v = 1, 0 · log 0 = 0).
+/// logsumexp (N) of the logits is kept for the backward pass.
+func klDivergenceForward(
+    losses: UnsafeMutablePointer<Float>, logsumexp: UnsafeMutablePointer<Float>,
+    logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, N: Int, V: Int
+) {
+    Parallel.forRanges(N, costPerItem: 16 * V) { rows in
+        for row in rows {
+            let l = logits + row * V, p = targets + row * V
+            let lse = logSumExp(l, V: V)
+            logsumexp[row] = lse
+            // Σ p (log p − l + lse), in Double: the terms cancel to a small number.
+            var sum: Double = 0
+            for v in 0..<V where p[v] > 0 {
+                sum += Double(p[v]) * (Double(log(p[v])) - Double(l[v]) + Double(lse))
+            }
+            losses[row] = Float(sum)
+        }
+    }
+}
+
+/// dlogits (N,V) = dloss · (q_n · Σ_v p_v − p_n) per row, the gradient of dloss ·
+/// KL(p_n ‖ softmax(logits row n)) (overwritten). dlogits may be the logits buffer
+/// itself: each value is read once, then replaced.
+func klDivergenceBackward(
+    dlogits: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, logsumexp: UnsafePointer<Float>,
+    targets: UnsafePointer<Float>, dloss: Float, N: Int, V: Int
+) {
+    Parallel.forRanges(N, costPerItem: 12 * V) { rows in
+        for row in rows {
+            let l = logits + row * V, p = targets + row * V, d = dlogits + row * V
+            var mass: Float = 0
+            for v in 0..<V { mass += p[v] }
+            let lse = logsumexp[row], scale = dloss * mass
+            map8(count: V, { _, x in scale * exp8(x - lse) }, inp: l, out: d)
+            for v in 0..<V { d[v] -= dloss * p[v] }
+        }
+    }
+}
