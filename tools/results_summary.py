@@ -3,10 +3,12 @@
 # group (specific setting, read from the trust heatmaps), and the default's checks.
 #
 #   python3 tools/results_summary.py results DEFAULT > results/summary.md
+#   python3 tools/results_summary.py results DEFAULT --readme   # README "Results" tables
 import glob, os, re, sys
 
 root = sys.argv[1]
 default = sys.argv[2]
+readme = "--readme" in sys.argv[3:]
 corpora = [("manpages", "translated manual pages (de, fr, es, pl; 12 nodes, 4 groups)"),
            ("code-prose", "C headers, Python standard library, English documentation (9 nodes, 3 groups)"),
            ("generated", "generated text: prose, arithmetic, code (clusters-9: 9 nodes, 3 groups)")]
@@ -91,6 +93,34 @@ for corpus, title in corpora:
             best = min(d["local"]["mixed"][0], d["fedavg"]["mixed"][0])
             line += f"; mixed {mixed[0]:.3f} vs the better of local and fedavg {best:.3f} → " + ("no worse" if mixed[0] <= best else f"worse by {100 * (mixed[0] / best - 1):.1f} %")
         checks.append(line)
+
+def in_group(shares):
+    a, b, _ = (float(x) for x in shares.split("/"))
+    return a + b
+
+if readme:
+    # One table per corpus: both sizes of the specific setting and the mixed one side by
+    # side; the median-scaled prediction and weights rows stay in results/summary.md.
+    for corpus, title in corpora:
+        data = {size: table(os.path.join(root, corpus, size, "results.md"))
+                for size, _ in sizes if os.path.exists(os.path.join(root, corpus, size, "results.md"))}
+        if not data: continue
+        print(f"\n**{title.split(' (')[0] if corpus == 'generated' else title}**\n" if corpus != "generated" else f"\n**{title}**\n")
+        print("| strategy | specific 2,000 B | vs local / fedavg | in-group (min) | specific 16,000 B | vs local / fedavg | in-group (min) | mixed 2,000 B | vs local / fedavg |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in data["scarce"]:
+            if s in ("prediction:scale=median", "weights:scale=median"): continue
+            cells = [f"**`{s}`**" if s == default else f"`{s}`"]
+            for size, setting in [("scarce", "specific"), ("plentiful", "specific"), ("scarce", "mixed")]:
+                r = data.get(size, {}).get(s, {}).get(setting)
+                if r is None or r[0] is None:
+                    cells += ["–", "–"] + (["–"] if setting == "specific" else []); continue
+                cells += [f"{r[0]:.3f}", f"{r[1] or '·'} / {r[2] or '·'}"]
+                if setting == "specific":
+                    svg = os.path.join(root, corpus, size, svg_name(s))
+                    cells.append(f"{in_group(r[3]):.2f} ({min_in_group(svg):.2f})" if os.path.exists(svg) else f"{in_group(r[3]):.2f}")
+            print("| " + " | ".join(cells) + " |")
+    sys.exit(0)
 
 print(f"# Trust strategies on real and generated text\n\nMade by `tools/reproduce`; the default is **`{default}`**.\n")
 print("\n".join(out))
