@@ -12,30 +12,36 @@ func crossEntropyForward(
     Parallel.forRanges(N, costPerItem: 12 * V) { rows in
         for row in rows {
             let l = logits + row * V
-            var maximum8 = Float8(repeating: -.infinity)
-            var i = 0
-            while i + 8 <= V {
-                maximum8 = pointwiseMax(maximum8, load8(l + i))
-                i += 8
-            }
-            if i < V { maximum8 = pointwiseMax(maximum8, loadPartial(l + i, count: V - i, padding: -.infinity)) }
-            let maximum = maximum8.max()
-            var sum8 = Float8()
-            i = 0
-            while i + 8 <= V {
-                sum8 += exp8(load8(l + i) - maximum)
-                i += 8
-            }
-            if i < V {
-                let tail = exp8(loadPartial(l + i, count: V - i) - maximum)
-                for lane in 0..<(V - i) { sum8[lane] += tail[lane] }
-            }
-            let lse = maximum + log(sum8.sum())
+            let lse = logSumExp(l, V: V)
             logsumexp[row] = lse
             let target = Int(targets[row])
             losses[row] = target >= 0 ? lse - l[target] : 0
         }
     }
+}
+
+/// log Σ_v exp(row[v]) over one row of V logits, shifted by the row's maximum (eight
+/// lanes at a time, the tail padded; the cross-entropy and KL kernels share it).
+func logSumExp(_ row: UnsafePointer<Float>, V: Int) -> Float {
+    var maximum8 = Float8(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= V {
+        maximum8 = pointwiseMax(maximum8, load8(row + i))
+        i += 8
+    }
+    if i < V { maximum8 = pointwiseMax(maximum8, loadPartial(row + i, count: V - i, padding: -.infinity)) }
+    let maximum = maximum8.max()
+    var sum8 = Float8()
+    i = 0
+    while i + 8 <= V {
+        sum8 += exp8(load8(row + i) - maximum)
+        i += 8
+    }
+    if i < V {
+        let tail = exp8(loadPartial(row + i, count: V - i) - maximum)
+        for lane in 0..<(V - i) { sum8[lane] += tail[lane] }
+    }
+    return maximum + log(sum8.sum())
 }
 
 /// dlogits (rows.count, V) = dloss · (softmax(logits row) - onehot(target)) for the

@@ -4,30 +4,6 @@
 
 import Foundation
 
-/// log Σ_v exp(row[v]) over one row of V logits, shifted by the row's maximum.
-func logSumExp(_ row: UnsafePointer<Float>, V: Int) -> Float {
-    var maximum8 = Float8(repeating: -.infinity)
-    var i = 0
-    while i + 8 <= V {
-        maximum8 = pointwiseMax(maximum8, load8(row + i))
-        i += 8
-    }
-    if i < V { maximum8 = pointwiseMax(maximum8, loadPartial(row + i, count: V - i, padding: -.infinity)) }
-    let maximum = maximum8.max()
-    var sum8 = Float8()
-    i = 0
-    while i + 8 <= V {
-        sum8 += exp8(load8(row + i) - maximum)
-        i += 8
-    }
-    var sum = sum8.sum()
-    while i < V {
-        sum += Foundation.exp(row[i] - maximum)
-        i += 1
-    }
-    return maximum + log(sum)
-}
-
 /// probabilities (N,V) = softmax of each row of logits (N,V): the soft targets a
 /// teacher's logits give. probabilities may be the logits buffer itself.
 func softmaxForward(probabilities: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, N: Int, V: Int) {
