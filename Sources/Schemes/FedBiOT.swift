@@ -166,20 +166,13 @@ public final class FedBiOTAligner {
         return RoundOutput(adapter: aggregate, emulator: bytes, alignment: loss)
     }
 
-    /// Σ_k w_k θ_k over every A and B.
+    /// Σ_k w_k θ_k over every A and B (the node's own aggregation), refusing, rather than
+    /// trapping on, an adapter of another layout.
     static func weightedAverage(_ adapters: [LoRAAdapter], weights: [Double]) throws -> LoRAAdapter {
-        var out = adapters[0]
-        for k in adapters.indices where !adapters[k].hasSameLayout(as: out) {
+        for k in adapters.indices where !adapters[k].hasSameLayout(as: adapters[0]) {
             throw SchemeError("adapter \(k) has another layout than adapter 0")
         }
-        for t in out.tensors.indices {
-            var sum = [Double](repeating: 0, count: out.tensors[t].count)
-            for (adapter, weight) in zip(adapters, weights) {
-                for (i, v) in adapter.tensors[t].values.enumerated() { sum[i] += weight * Double(v) }
-            }
-            out.tensors[t].values = sum.map { Float($0) }
-        }
-        return out
+        return TrustAggregation.aggregate(adapters, weights: weights)
     }
 }
 

@@ -123,10 +123,10 @@ public final class PFIT: PersonalizationScheme {
             }
             var last = PolicyLoss(loss: 0, kl: 0)
             for _ in 0..<pfit.updatesPerGroup {
-                trainer.step {
+                trainer.trainStep(accumulate: {
                     last = model.policyLoss(group, objective: objective, accumulate: true)
                     return Float(last.loss)
-                }
+                })
             }
             for (name, values) in scores { totals[name, default: 0] += values.reduce(0, +) }
             totals["mixture", default: 0] += mixed.reduce(0, +)

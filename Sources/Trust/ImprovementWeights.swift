@@ -34,15 +34,5 @@ public enum ImprovementWeights {
     }
 
     /// ‖a − b‖ over every tensor of two adapters of the same layout.
-    public static func distance(_ a: LoRAAdapter, _ b: LoRAAdapter) -> Double {
-        precondition(a.hasSameLayout(as: b), "distance between adapters of different layouts")
-        var sum = 0.0
-        for (x, y) in zip(a.tensors, b.tensors) {
-            for (p, q) in zip(x.values, y.values) {
-                let d = Double(p) - Double(q)
-                sum += d * d
-            }
-        }
-        return sum.squareRoot()
-    }
+    public static func distance(_ a: LoRAAdapter, _ b: LoRAAdapter) -> Double { AdapterNorm.distance(a, b) }
 }

@@ -41,7 +41,8 @@ public struct NormScreen: Sendable, Equatable {
         let comparable = peers.filter { $0.adapter.hasSameLayout(as: own) && $0.adapter.isFinite }
         let norms = comparable.map { AdapterNorm.norm($0.adapter) }
         let ownNorm = AdapterNorm.norm(own)
-        let reference = min(ownNorm, AdapterNorm.median(norms) ?? ownNorm)
+        let median = AdapterNorm.median(norms)
+        let reference = min(ownNorm, median ?? ownNorm)
         let limit = bound * reference
         var out: [TrustExclusion] = []
         for (c, n) in zip(comparable, norms) {
@@ -50,7 +51,7 @@ public struct NormScreen: Sendable, Equatable {
                 out.append(TrustExclusion(
                     candidate: c.id, reason: .normBound,
                     detail: "norm \(Self.format(n)), distance to own \(Self.format(d)), bound \(Self.format(limit)) "
-                        + "= \(Self.format(bound)) × min(own \(Self.format(ownNorm)), median \(Self.format(AdapterNorm.median(norms) ?? 0)))"))
+                        + "= \(Self.format(bound)) × min(own \(Self.format(ownNorm)), median \(Self.format(median ?? 0)))"))
             }
         }
         return out

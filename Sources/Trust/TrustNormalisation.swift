@@ -36,9 +36,7 @@ enum TrustNormalisation {
         let m: Double
         switch scale {
         case .nearest: m = positive[0]
-        case .median:
-            let n = positive.count
-            m = n % 2 == 1 ? positive[n / 2] : (positive[n / 2 - 1] + positive[n / 2]) / 2
+        case .median: m = AdapterNorm.median(positive)!
         }
         return gaps.map { -$0 / m }
     }

@@ -134,13 +134,7 @@ public final class PoisonForger: UpdateForger {
 
     /// The element-wise mean of adapters of one layout.
     static func mean(_ adapters: [LoRAAdapter]) -> LoRAAdapter {
-        var out = adapters[0]
-        for t in out.tensors.indices {
-            var sum = [Double](repeating: 0, count: out.tensors[t].count)
-            for a in adapters { for (i, x) in a.tensors[t].values.enumerated() { sum[i] += Double(x) } }
-            out.tensors[t].values = sum.map { Float($0 / Double(adapters.count)) }
-        }
-        return out
+        TrustAggregation.aggregate(adapters, weights: Array(repeating: 1 / Double(adapters.count), count: adapters.count))
     }
 
     /// Standard Gaussian values (Box–Muller) in the layout of `a`, scaled to norm `norm`.

@@ -192,10 +192,7 @@ public final class NodeModel {
     public func publishedAdapter() throws -> LoRAAdapter { try scheme.published(model: model) }
 
     /// The payload of this round's update: the published slot, and nothing else.
-    public func payload() throws -> [UInt8] {
-        try UpdatePayload.encode(
-            publishedAdapter(), scheme: scheme.name, slot: scheme.publishedSlot, baseDigest: baseDigest, kind: scheme.publishedKind)
-    }
+    public func payload() throws -> [UInt8] { try encode(publishedAdapter()) }
 
     /// The payload an update carrying `adapter` in the published slot would have.
     public func encode(_ adapter: LoRAAdapter) throws -> [UInt8] {

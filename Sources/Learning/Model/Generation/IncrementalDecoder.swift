@@ -149,8 +149,8 @@ public final class IncrementalDecoder {
             project(layer: l, projection: 1, out: k, inp: s.ln.pointer, N: N, IC: C, OC: KC, s: s)
             project(layer: l, projection: 2, out: v, inp: s.ln.pointer, N: N, IC: C, OC: KC, s: s)
             let theta = Double(config.ropeTheta!)
-            rotate(q, rows: N, n: n, t0: t0, heads: NH, theta: theta)
-            rotate(k, rows: N, n: n, t0: t0, heads: NKV, theta: theta)
+            rotaryForward(out: q, inp: q, B: R, T: n, NH: NH, hs: hs, theta: theta, firstPosition: t0)
+            rotaryForward(out: k, inp: k, B: R, T: n, NH: NKV, hs: hs, theta: theta, firstPosition: t0)
             stride = 0
         }
         // Append the new keys and values.
@@ -171,44 +171,13 @@ public final class IncrementalDecoder {
                 sgemm(transposeA: false, transposeB: true, m: n, n: total, k: hs, alpha: scale,
                       a: q + b * n * qStride + h * hs, lda: qStride, b: cache.key(layer: l, row: b, position: 0) + kv, ldb: KC,
                       beta: 0, c: a, ldc: total)
-                for i in 0..<n {
-                    let row = a + i * total, last = t0 + i
-                    var maximum = -Float.infinity
-                    for t in 0...last { maximum = max(maximum, row[t]) }
-                    var sum: Float = 0
-                    for t in 0...last {
-                        let e = exp(row[t] - maximum)
-                        row[t] = e
-                        sum += e
-                    }
-                    let inverse = 1 / sum
-                    for t in 0...last { row[t] *= inverse }
-                    for t in (last + 1)..<total { row[t] = 0 }
-                }
+                for i in 0..<n { causalSoftmax(row: a + i * total, t: t0 + i, T: total) }
                 // out (n,hs) = a (n,total) · values (total,hs)
                 sgemm(transposeA: false, transposeB: false, m: n, n: hs, k: total, a: a, lda: total,
                       b: cache.value(layer: l, row: b, position: 0) + kv, ldb: KC, beta: 0, c: out + b * n * C + h * hs, ldc: C)
             }
         }
         project(layer: l, projection: config.inputProjections, out: s.branch.pointer, inp: s.atty.pointer, N: N, IC: C, OC: C, s: s)
-    }
-
-    /// Rotates `heads` heads of each of N rows (R rows of n positions) by its position
-    /// t0 + (row mod n), in Hugging Face's half-split layout (RotaryEmbedding.swift).
-    private func rotate(_ x: UnsafeMutablePointer<Float>, rows N: Int, n: Int, t0: Int, heads: Int, theta: Double) {
-        let hs = model.config.headSize, half = hs / 2
-        let (cosines, sines) = rotaryTable(T: t0 + n, headSize: hs, theta: theta)
-        for r in 0..<N {
-            let t = t0 + r % n
-            for h in 0..<heads {
-                let o = x + (r * heads + h) * hs
-                for i in 0..<half {
-                    let x1 = o[i], x2 = o[i + half], c = cosines[t * half + i], sn = sines[t * half + i]
-                    o[i] = x1 * c - x2 * sn
-                    o[i + half] = x2 * c + x1 * sn
-                }
-            }
-        }
     }
 
     /// branch (N,C) = block `l`'s MLP of ln.

@@ -173,21 +173,3 @@ extension TransformerModel {
         return (0..<G).map { b in ((P - 1)..<T).map { -Double(losses[b * T + $0]) } }
     }
 }
-
-extension Trainer {
-    /// One AdamW step on every trainable group with the gradients `accumulate` adds
-    /// (after they are zeroed), clipped and scheduled as `trainStep` does. `accumulate`
-    /// returns the loss it reports.
-    @discardableResult
-    public func step(accumulating accumulate: () -> Float) -> TrainingStepResult {
-        model.zeroGradients()
-        let loss = accumulate()
-        let norm = maxGradientNorm.map { clipGradients(of: model, maxNorm: $0) } ?? model.gradientNorm()
-        let learningRate = schedule.learningRate(at: step)
-        for group in model.trainableGroups {
-            optimizer(for: group).step(segments: model.groupSegments(group), learningRate: learningRate)
-        }
-        restoreStep(step + 1)
-        return TrainingStepResult(loss: loss, gradientNorm: norm, learningRate: learningRate)
-    }
-}

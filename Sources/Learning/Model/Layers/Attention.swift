@@ -33,26 +33,29 @@ func attentionForward(
                 // preatt[rows, 0..<r1] = scale · q[rows] (·,hs) · k[0..<r1]ᵀ (hs,r1)
                 sgemm(transposeA: false, transposeB: true, m: rows.count, n: rows.upperBound, k: hs, alpha: scale,
                       a: q + rows.lowerBound * 3 * C, lda: 3 * C, b: k, ldb: 3 * C, beta: 0, c: a + rows.lowerBound * T, ldc: T)
-                for t1 in rows {
-                    let row = a + t1 * T
-                    var maximum = -Float.infinity
-                    for t2 in 0...t1 { maximum = max(maximum, row[t2]) }
-                    var sum: Float = 0
-                    for t2 in 0...t1 {
-                        let e = exp(row[t2] - maximum)
-                        row[t2] = e
-                        sum += e
-                    }
-                    let inverse = 1 / sum
-                    for t2 in 0...t1 { row[t2] *= inverse }
-                    for t2 in (t1 + 1)..<T { row[t2] = 0 }
-                }
+                for t1 in rows { causalSoftmax(row: a + t1 * T, t: t1, T: T) }
                 // out[rows] (·,hs) = att[rows, 0..<r1] · v[0..<r1] (r1,hs)
                 sgemm(transposeA: false, transposeB: false, m: rows.count, n: hs, k: rows.upperBound,
                       a: a + rows.lowerBound * T, lda: T, b: v, ldb: 3 * C, beta: 0, c: o + rows.lowerBound * C, ldc: C)
             }
         }
     }
+}
+
+/// Softmax of row[0...t] in place, zeros in row[t+1..<T] (every attention kernel's
+/// causal row: the training forward, grouped-query attention, incremental decoding).
+func causalSoftmax(row: UnsafeMutablePointer<Float>, t: Int, T: Int) {
+    var maximum = -Float.infinity
+    for t2 in 0...t { maximum = max(maximum, row[t2]) }
+    var sum: Float = 0
+    for t2 in 0...t {
+        let e = exp(row[t2] - maximum)
+        row[t2] = e
+        sum += e
+    }
+    let inverse = 1 / sum
+    for t2 in 0...t { row[t2] *= inverse }
+    for t2 in (t + 1)..<T { row[t2] = 0 }
 }
 
 /// dqkv (B,T,3C) = gradient of the attention given dout (B,T,C) (overwritten).

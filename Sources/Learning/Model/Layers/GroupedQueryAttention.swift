@@ -95,18 +95,3 @@ func groupedQueryAttentionBackward(
         }
     }
 }
-
-/// Softmax of row[0...t] in place, zeros in row[t+1..<T].
-private func causalSoftmax(row: UnsafeMutablePointer<Float>, t: Int, T: Int) {
-    var maximum = -Float.infinity
-    for t2 in 0...t { maximum = max(maximum, row[t2]) }
-    var sum: Float = 0
-    for t2 in 0...t {
-        let e = exp(row[t2] - maximum)
-        row[t2] = e
-        sum += e
-    }
-    let inverse = 1 / sum
-    for t2 in 0...t { row[t2] *= inverse }
-    for t2 in (t + 1)..<T { row[t2] = 0 }
-}

@@ -24,10 +24,13 @@ func rotaryTable(T: Int, headSize hs: Int, theta: Double) -> (cos: [Float], sin:
     return (cosines, sines)
 }
 
-/// out (B,T,NH,hs) = inp (B,T,NH,hs) with every head rotated by its position t; out may
-/// be inp. hs must be even.
-func rotaryForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, B: Int, T: Int, NH: Int, hs: Int, theta: Double) {
-    rotate(out: out, inp: inp, B: B, T: T, NH: NH, hs: hs, theta: theta, direction: 1)
+/// out (B,T,NH,hs) = inp (B,T,NH,hs) with every head rotated by its position
+/// firstPosition + t (an incremental decoder's new positions start past the cache); out
+/// may be inp. hs must be even.
+func rotaryForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, B: Int, T: Int, NH: Int, hs: Int, theta: Double, firstPosition: Int = 0
+) {
+    rotate(out: out, inp: inp, B: B, T: T, NH: NH, hs: hs, theta: theta, direction: 1, firstPosition: firstPosition)
 }
 
 /// dinp (B,T,NH,hs) = the rotation's transpose applied to dout (overwritten; dinp may be
@@ -37,16 +40,17 @@ func rotaryBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float
 }
 
 private func rotate(
-    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, B: Int, T: Int, NH: Int, hs: Int, theta: Double, direction: Float
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, B: Int, T: Int, NH: Int, hs: Int, theta: Double, direction: Float,
+    firstPosition: Int = 0
 ) {
     precondition(hs % 2 == 0, "rotary embedding needs an even head size, not \(hs)")
     let half = hs / 2
-    let (cosines, sines) = rotaryTable(T: T, headSize: hs, theta: theta)
+    let (cosines, sines) = rotaryTable(T: firstPosition + T, headSize: hs, theta: theta)
     cosines.withUnsafeBufferPointer { cosine in
         sines.withUnsafeBufferPointer { sine in
             Parallel.forRanges(B * T, costPerItem: 4 * NH * hs) { rows in
                 for row in rows {
-                    let t = row % T
+                    let t = firstPosition + row % T
                     let c = cosine.baseAddress! + t * half, s = sine.baseAddress! + t * half
                     for h in 0..<NH {
                         let x = inp + (row * NH + h) * hs, o = out + (row * NH + h) * hs
