@@ -63,6 +63,8 @@ public final class NodeRuntime: @unchecked Sendable {
     let forger: (any UpdateForger)?
     /// When each origin's held update arrived, for the copy screen.
     let arrivals = UpdateArrivals()
+    /// Each received update decoded once, for prescoring and the candidate list.
+    let decoded = DecodedUpdates()
 
     private let lock = NSLock()
     private var status: NodeStatus
@@ -202,13 +204,17 @@ public final class NodeRuntime: @unchecked Sendable {
 
         let neighbours = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
         let clock = ContinuousClock()
+        var previousCommit: (wall: Double, cpu: Double)?
         while progress.round < settings.rounds {
             let round = progress.round + 1
             let roundStart = clock.now
+            let phases = RoundPhases()
             update { $0.phase = .training }
             let (trainLoss, steps) = try nodeModel.train(round: round) { stop.isRequested }
             if stop.isRequested { return .stopped(round: progress.round) }
             let trainingSeconds = (clock.now - roundStart).seconds
+            phases.end("training")
+            let trainingCPUSeconds = phases.cpuSeconds["training"] ?? 0
 
             var waitingSeconds = 0.0, trustSeconds = 0.0, candidates = 0
             let aggregates = nodeModel.scheme.aggregates(round: round)
@@ -217,7 +223,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
                 let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
-                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop,
+                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
                                                      whileWaiting: try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
@@ -227,10 +233,13 @@ public final class NodeRuntime: @unchecked Sendable {
                 // Copies and oversized adapters are left out before any strategy sees them.
                 let screened = PeerScreen.screen(
                     own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), norm: NormScreen(bound: settings.screenNorm))
+                phases.end("screening")
                 var record = try TrustRow.compute(
                     config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: evaluator, mixtures: mixtures)
                 record.exclusions += screened.exclusions + refusals
+                phases.end("trust")
                 try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: screened.kept, record: record), round: round)
+                phases.end("aggregation")
                 trustSeconds = (clock.now - trustStart).seconds
                 trustHistory.append(record)
                 candidates = peers.count
@@ -238,16 +247,21 @@ public final class NodeRuntime: @unchecked Sendable {
 
             update { $0.phase = .evaluating }
             let testLoss = try nodeModel.testLoss()
+            phases.end("evaluation")
+            if let previousCommit { phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu) }
             metrics.append(
                 RoundMetrics(
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
                     seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
                     trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
             metrics[metrics.count - 1].schemeFigures = nodeModel.scheme.roundFigures
+            metrics[metrics.count - 1].measure(phases, trainingCPUSeconds: trainingCPUSeconds)
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
+            let commitStart = clock.now, commitCPU = threadCPUSeconds()
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
                 metrics: metrics)
+            previousCommit = ((clock.now - commitStart).seconds, threadCPUSeconds() - commitCPU)
             exporter?.record(metrics: metrics[metrics.count - 1], trust: aggregates ? trustHistory.last : nil)
             update {
                 $0.round = round
@@ -273,7 +287,8 @@ public final class NodeRuntime: @unchecked Sendable {
     /// candidates: every other member whose latest update is recent enough and fits,
     /// after waiting (bounded) for the live neighbours. Updates that do not fit come
     /// back as exclusions with their reasons.
-    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest, whileWaiting: () throws -> Void) throws
+    private func exchange(round: Int, mesh: GossipNode, neighbours: Set<String>, stop: StopRequest, phases: RoundPhases,
+                          whileWaiting: () throws -> Void) throws
         -> (peers: [TrustCandidate], refusals: [TrustExclusion])
     {
         if let forger {
@@ -285,6 +300,7 @@ public final class NodeRuntime: @unchecked Sendable {
         } else {
             _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
         }
+        phases.end("publish")
 
         // A live neighbour that has published nothing for `staleness_rounds` rounds is not waited for.
         let held = mesh.latestUpdates()
@@ -300,16 +316,19 @@ public final class NodeRuntime: @unchecked Sendable {
             // Neighbours that went away meanwhile are no longer waited for.
             let gone = Set(mesh.peers().filter { $0.state == .gone }.map(\.publicKey))
             if waitFor.subtracting(gone).allSatisfy({ got[$0] != nil }) { break }
-            try whileWaiting()
+            try phases.timing("prescoring", whileWaiting)
         }
+        phases.end("wait")
 
         let expected = try nodeModel.expectation()
         let oldest = UInt64(max(0, round - settings.stalenessRounds))
         var peers: [TrustCandidate] = []
         var refusals: [TrustExclusion] = []
-        for (key, update) in mesh.latestUpdates() where key != keys.publicKey && update.round >= oldest {
+        let latest = mesh.latestUpdates()
+        decoded.keep(only: Set(latest.values.map(\.digest)))
+        for (key, update) in latest where key != keys.publicKey && update.round >= oldest {
             do {
-                peers.append(TrustCandidate(id: key.description, adapter: try UpdatePayload.decode(update.payload.bytes, expecting: expected)))
+                peers.append(TrustCandidate(id: key.description, adapter: try decoded.adapter(of: update, expecting: expected)))
             } catch {
                 refusals.append(TrustExclusion(candidate: key.description, reason: ExclusionReason(error.reason), detail: error.detail))
                 log.warning("update refused", metadata: ["origin": "\(key.shortDescription)", "reason": "\(error)"])
@@ -326,6 +345,7 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         // Topology order keeps rows comparable between rounds.
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
+        phases.end("candidates")
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
     }
 
@@ -333,13 +353,15 @@ public final class NodeRuntime: @unchecked Sendable {
     /// each update of this round as soon as it is verified, readable and fit to be a
     /// candidate, so the row at the end of the wait finds those scores done.
     private func prescoring(round: Int, own: LoRAAdapter, mesh: GossipNode, into evaluator: PrescoredEvaluator) throws -> () throws -> Void {
+        // Strategies that need no model have nothing to score ahead of time.
+        guard trustConfig.strategy.needsEvaluator else { return {} }
         let expected = try nodeModel.expectation()
         var seen: Set<PublicKey> = []
         return {
             try evaluator.prescore(own)
             for (key, update) in mesh.latestUpdates() where key != self.keys.publicKey && update.round == UInt64(round) {
                 guard seen.insert(key).inserted else { continue }
-                guard let adapter = try? UpdatePayload.decode(update.payload.bytes, expecting: expected),
+                guard let adapter = try? self.decoded.adapter(of: update, expecting: expected),
                       CandidateScreening.exclusion(of: adapter, against: own) == nil else { continue }
                 try evaluator.prescore(adapter)
             }

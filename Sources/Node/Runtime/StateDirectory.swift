@@ -41,6 +41,17 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var fusionWeights: [Double]?
     /// The scheme's own figures of the round (PFIT: mean reward per component, KL, samples/s).
     public var schemeFigures: [String: Double]? = nil
+    /// Wall seconds of the round's phases (`training`, `publish`, `wait` with its part
+    /// `prescoring`, `candidates`, `screening`, `trust`, `aggregation`, `evaluation`),
+    /// and `previous_commit`: the commit of the round before, which ran between the two
+    /// rounds and is in neither's `seconds`.
+    public var phaseSeconds: [String: Double]? = nil
+    /// CPU seconds of the round's thread in the same phases.
+    public var phaseCPUSeconds: [String: Double]? = nil
+    /// CPU seconds of the round's thread over the span of `seconds`, and in training
+    /// (all of the round's work when BLAS runs on the calling thread, as in experiments).
+    public var cpuSeconds: Double? = nil
+    public var trainingCPUSeconds: Double? = nil
 
     public init(
         round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,
