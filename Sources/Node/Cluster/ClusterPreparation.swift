@@ -51,24 +51,24 @@ public enum ClusterPreparation {
         }
     }
 
-    /// The default shared base: a GPT-2 of 2 blocks, width 64 (or, for the llama family,
+    /// The default shared base: a GPT-2 of 2 blocks (or `layers`), width 64 (or, for the llama family,
     /// the `random:llama-tiny` shape), trained from scratch (every parameter) for
     /// `baseSteps` steps on an even mixture of the topology's sources, saved in the
     /// Hugging Face layout.
     public static let baseSteps = 200
 
-    static func pretrainBase(_ t: Topology, to folder: String, bytes: Int, family: ModelConfig.Family = .gpt2) throws {
+    static func pretrainBase(_ t: Topology, to folder: String, bytes: Int, family: ModelConfig.Family = .gpt2, layers: Int = 2) throws {
         let text = SyntheticText.text(
             sources: t.sources.compactMap(TextSource.init(rawValue:)), mixture: Array(repeating: 1, count: t.sources.count),
             byteCount: bytes, seed: t.defaults.seed &+ 0x5EED, nodeIndex: t.nodes.count)
-        try pretrainBase(t, to: folder, tokens: ByteTokenizer().encode(text), family: family)
+        try pretrainBase(t, to: folder, tokens: ByteTokenizer().encode(text), family: family, layers: layers)
     }
 
     /// The default shared base as above, trained on `tokens` (bytes) instead.
-    static func pretrainBase(_ t: Topology, to folder: String, tokens: [Int32], family: ModelConfig.Family = .gpt2) throws {
+    static func pretrainBase(_ t: Topology, to folder: String, tokens: [Int32], family: ModelConfig.Family = .gpt2, layers: Int = 2) throws {
         let sequenceLength = 64
         let context = max(sequenceLength, t.nodes.map(\.settings.sequenceLength).max() ?? 64)
-        var config = ModelConfig(layers: 2, heads: 2, channels: 64, maxSequenceLength: context, vocabularySize: 256)
+        var config = ModelConfig(layers: layers, heads: 2, channels: 64, maxSequenceLength: context, vocabularySize: 256)
         if family == .llama {
             config = .llamaTiny
             config.maxSequenceLength = context

@@ -93,9 +93,9 @@ public final class Experiment {
                 if let path = plan.baseText {
                     let text = try FileSystem.readBytes(path)
                     try ClusterPreparation.pretrainBase(
-                        topology(for: key), to: baseFolder, tokens: text.prefix(plan.baseBytes).map(Int32.init))
+                        topology(for: key), to: baseFolder, tokens: text.prefix(plan.baseBytes).map(Int32.init), layers: plan.baseLayers)
                 } else {
-                    try ClusterPreparation.pretrainBase(topology(for: key), to: baseFolder, bytes: plan.baseBytes)
+                    try ClusterPreparation.pretrainBase(topology(for: key), to: baseFolder, bytes: plan.baseBytes, layers: plan.baseLayers)
                 }
             }
             let result = try run(key)
@@ -169,6 +169,7 @@ public final class Experiment {
                 try SyntheticText.write(topology: t, bytesPerNode: bytes, seed: key.seed, force: true)
             }
         }
+        if let fedbiot = try FedBiOTEntry(spec: key.strategy) { return try runFedBiOT(key, entry: fedbiot, topology: t) }
         if FileSystem.exists(t.stateRoot) { try FileManager.default.removeItem(atPath: t.stateRoot) }
         for i in t.nodes.indices {
             let state = StateDirectory(path: t.stateDirectory(of: i))

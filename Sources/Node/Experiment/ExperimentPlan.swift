@@ -42,6 +42,8 @@ public struct ExperimentPlan: Sendable, Equatable {
     /// Text (a file) each seed's base model is pretrained on, its first `baseBytes`
     /// bytes; nil: an even mix of the topology's generated sources.
     public var baseText: String?
+    /// Blocks of the base model pretrained per seed (gpt2 family, width 64).
+    public var baseLayers: Int = 2
     /// Members that publish poisoned updates in every run; nil: none.
     public var attack: ExperimentAttack? = nil
 

@@ -25,6 +25,7 @@ extension ExperimentSummary {
             }
         }
         if hasFigures { files["nodes.csv"] = nodesCSV() }
+        if hasFedBiOT { files["fedbiot.csv"] = fedbiotCSV() }
         if !plan.sweepSizes.isEmpty {
             files["sweep.csv"] = sweepCSV()
             files["sweep.svg"] = sweepPlot(title: "Test perplexity by text size (specific setting, seed \(plan.seeds.first ?? 0))").svg()
@@ -79,6 +80,14 @@ extension ExperimentSummary {
                 + "metadata), published once in every round after the warm-up; the signature envelope and relaying come on top. "
                 + "\"served ≤ better part\": the (node, seed) pairs whose served model's test perplexity is no worse than "
                 + "that of the better of its two parts alone. Per node: [nodes.csv](nodes.csv).\n\n" + schemeMarkdown()
+        }
+        if hasFedBiOT {
+            s += "\n## FedBiOT\n\nEvery node is a client that holds the emulator and the adapter (the `layout=full` reference: the "
+                + "full model); one aligner beside them holds the full model and the public text. The table's \"test ppl\" above is "
+                + "AdapEmu. AdapEmu: each client's adapter on its emulator, on its test text; AdapFu: the same adapter in the full "
+                + "model, same text (mean over nodes per seed, then mean ± deviation over seeds). Alignment: the loss (NMSE + λ·KL) "
+                + "on held-out public text of the emulator as cut, after the alignment before round 1, and at the end. "
+                + "Per node: [fedbiot.csv](fedbiot.csv).\n\n" + fedbiotMarkdown()
         }
         let minutes = results.map(\.seconds).reduce(0, +) / 60
         s += String(format: "\n%d runs, %.1f minutes of running nodes in all.\n", results.count, minutes)

@@ -18,6 +18,8 @@ public struct ExperimentRunResult: Sendable, Equatable {
     public var figures: ExperimentNodeFigures? = nil
     /// With attackers: what they did to the honest members.
     public var robustness: RobustnessMeasure?
+    /// A fedbiot run's AdapFu perplexities and emulator figures (`perplexities` are AdapEmu).
+    public var fedbiot: FedBiOTFigures? = nil
 
     public init(
         key: ExperimentRunKey, nodes: [String], perplexities: [Double], graph: TrustGraph, seconds: Double, robustness: RobustnessMeasure? = nil

@@ -1,6 +1,7 @@
 // What one entry of an experiment compares: a trust strategy (`validation:temperature=0.1`,
 // the collaborative scheme aggregating by it), or a scheme with its settings
-// (`fdlora`, `fdlora:aggregation=validation,fusion=delta`, `pftt:width=8`).
+// (`fdlora`, `fdlora:aggregation=validation,fusion=delta`, `pftt:width=8`,
+// `fedbiot:drop=0.5`, whose options ExperimentFedBiOTEntry.swift reads).
 
 import Foundation
 import Schemes
@@ -27,6 +28,10 @@ public enum ExperimentRunSpec {
         }
         s.scheme = head
         s.aggregation = "fedavg"
+        if let fedbiot = try FedBiOTEntry(spec: spec) {
+            s.fedbiot = fedbiot.settings
+            return
+        }
         guard parts.count > 1 else { return }
         for option in parts[1].split(separator: ",") {
             let kv = option.split(separator: "=", maxSplits: 1).map(String.init)

@@ -29,6 +29,14 @@ struct ExperimentCommand: ParsableCommand {
             test perplexity beside its parts alone, the fusion weights, the bytes of one
             update). A progress line per run goes to standard error.
 
+            A fedbiot entry runs in this process with every node a client on the emulator
+            (layout=full: on the full model, the reference) and one aligner holding the
+            full model and the base text; fedbiot.csv and the "FedBiOT" table give each
+            client's test perplexity with its adapter on the emulator (AdapEmu) and in the
+            full model (AdapFu). Options: drop, layout (fedbiot, offsite, full),
+            adapter_blocks, prealign, align_steps, align_lr, lambda, proximal. The base
+            needs at least 4 blocks (--base-layers).
+
             With --data DIR, the nodes are DIR's: one file (or folder of .txt) per node, in
             name order, fully linked, with the topology's settings; an optional
             mixture.json ({"node": [row]}) or mixture.csv (node,source,...) gives the groups,
@@ -40,6 +48,7 @@ struct ExperimentCommand: ParsableCommand {
               $ starling experiment --out results-quick --seeds 1 --settings specific
               $ tools/corpora --out corpora
               $ starling experiment --data corpora/manpages/nodes --base-text corpora/manpages/base.txt --out results-manpages
+              $ starling experiment --base-layers 8 --settings specific --run fedbiot --run fedbiot:drop=0.5 --run fedbiot:layout=offsite --run fedbiot:layout=full --out results-fedbiot
             """
     )
 
@@ -53,7 +62,7 @@ struct ExperimentCommand: ParsableCommand {
     var strategies: [String] = ["local", "fedavg", "weights", "prediction", "validation", "oracle"]
 
     @Option(name: .customLong("run"), help: ArgumentHelp(
-        "A scheme to compare instead of the strategies, e.g. fdlora, fdlora:aggregation=validation,fusion=delta, pftt:width=8, collaborative:validation (repeat the option).",
+        "A scheme to compare instead of the strategies, e.g. fdlora, fdlora:aggregation=validation,fusion=delta, pftt:width=8, collaborative:validation, fedbiot:drop=0.5, fedbiot:layout=offsite, fedbiot:layout=full (repeat the option).",
         valueName: "scheme[:options]"))
     var runs: [String] = []
 
@@ -96,6 +105,9 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Bytes of text each seed's base model is pretrained on.")
     var baseBytes = 200_000
 
+    @Option(help: "Blocks of the base model pretrained per seed (fedbiot needs at least 4: 2 adapter blocks and 2 to emulate).")
+    var baseLayers = 2
+
     @Option(help: "One base model for every run (a folder or random:tiny) instead of one pretrained per seed.")
     var baseModel: String?
 
@@ -128,6 +140,7 @@ struct ExperimentCommand: ParsableCommand {
         try requireAtLeast(1, "--bytes", bytes)
         try requireAtLeast(1, "--evaluation-bytes", evaluationBytes)
         try requireAtLeast(1, "--base-bytes", baseBytes)
+        try requireBetween(1, largestBlockCount, "--base-layers", baseLayers)
         if let learningRate { try require("--lr", learningRate, in: "in (0, 1)") { $0 > 0 && $0 < 1 } }
         try require("--own-share", ownShare, in: "in (0, 1]") { $0 > 0 && $0 <= 1 }
         _ = try parsedSettings()
@@ -188,6 +201,7 @@ struct ExperimentCommand: ParsableCommand {
             sweepBytes: try parsedSweep(), ownShare: ownShare, baseBytes: baseBytes, learningRate: learningRate,
             baseModel: baseModel.map(Self.absolute), baseText: baseText.map(Self.absolute))
         plan.attack = try parsedAttack()
+        plan.baseLayers = baseLayers
         let workDirectory = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("starling-experiment-\(UUID())").path
         defer { if work == nil { try? FileManager.default.removeItem(atPath: workDirectory) } }
 

@@ -1,0 +1,69 @@
+// FedBiOT's rounds on the bytes that travel: a client publishes its adapter as an
+// update payload (UpdatePayload.swift); the aligner decodes every client's payload,
+// aggregates and aligns (FedBiOT.swift), and publishes the aggregate as a payload and
+// the emulator as an EmulatorUpdate; a client takes both in, the emulator first, so
+// the aggregate lands on the blocks it was aligned with. A node and an in-process
+// experiment call these same functions.
+//
+// The base digest every payload names is the one both sides can compute: the digest
+// of the emulator as built from the full checkpoint (before any alignment), or of the
+// full model when the clients hold it whole.
+
+import Learning
+
+extension FedBiOT {
+    /// What every payload of this scheme must be, for a model whose published slot
+    /// looks like `model`'s.
+    public func expectation(model: TransformerModel, baseDigest: String) throws -> PayloadExpectation {
+        PayloadExpectation(scheme: name, slot: publishedSlot, baseDigest: baseDigest, layout: try published(model: model))
+    }
+
+    /// The client's round `round`: the anchor set, then every phase's steps with
+    /// `trainer` on batches of `sampler(phase)`; returns the payload of the adapter.
+    public func trainRound(
+        _ round: Int, model: TransformerModel, trainer: Trainer, baseDigest: String, sampler: (Int) throws -> BatchSampler
+    ) throws -> [UInt8] {
+        try beginRound(round: round, model: model)
+        for (k, phase) in phases(round: round).enumerated() {
+            try model.setTrainable(phase.trains)
+            var batches = try sampler(k)
+            try runTraining(trainer, sampler: &batches, steps: phase.steps)
+        }
+        return try UpdatePayload.encode(try published(model: model), scheme: name, slot: publishedSlot, baseDigest: baseDigest)
+    }
+
+    /// Takes in what the aligner published in round `round`: the emulator update when
+    /// there is one, then the aggregate.
+    /// - Throws: `UpdateRefusal` when either does not fit this client's model.
+    public func takeIn(aggregate: [UInt8], emulator: [UInt8]?, model: TransformerModel, expecting: PayloadExpectation, round: Int) throws {
+        if let emulator { try EmulatorUpdate.apply(emulator, to: model, plan: plan) }
+        try takeIn(aggregate: try UpdatePayload.decode(aggregate, expecting: expecting), model: model, round: round)
+    }
+}
+
+extension FedBiOTAligner {
+    /// What one aligner round publishes, as bytes.
+    public struct PublishedRound {
+        /// The payload of the aggregated adapter.
+        public var aggregate: [UInt8]
+        /// The emulator update, when the round publishes one.
+        public var emulator: [UInt8]?
+        public var alignment: AlignmentLoss?
+    }
+
+    /// Round `round` on the clients' payloads: each decoded against `expecting`, then
+    /// `round(_:adapters:weights:)`, and its output encoded.
+    /// - Throws: `UpdateRefusal` for the first payload that does not fit.
+    public func round(_ round: Int, payloads: [[UInt8]], expecting: PayloadExpectation, weights: [Double]? = nil) throws -> PublishedRound {
+        let adapters = try payloads.map { bytes throws(UpdateRefusal) in try UpdatePayload.decode(bytes, expecting: expecting) }
+        let output = try self.round(round, adapters: adapters, weights: weights)
+        let aggregate = try UpdatePayload.encode(output.adapter, scheme: FedBiOT.schemeName, slot: FedBiOT.slot, baseDigest: expecting.baseDigest)
+        return PublishedRound(aggregate: aggregate, emulator: output.emulator, alignment: output.alignment)
+    }
+
+    /// The emulator as it stands, as an update of version `version` (what clients get
+    /// before the first round).
+    public func emulatorUpdate(version: UInt64) throws -> [UInt8] {
+        try EmulatorUpdate.encode(emulator, plan: alignment.plan, version: version, as: fedbiot.emulatorDType)
+    }
+}
