@@ -244,6 +244,7 @@ public final class NodeRuntime: @unchecked Sendable {
                     seconds: (clock.now - roundStart).seconds, trainingSeconds: trainingSeconds, waitingSeconds: waitingSeconds,
                     trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
             metrics[metrics.count - 1].schemeFigures = nodeModel.scheme.roundFigures
+            metrics[metrics.count - 1].traffic = MeshTraffic(mesh.counters())
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,

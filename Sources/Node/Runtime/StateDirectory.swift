@@ -41,6 +41,8 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var fusionWeights: [Double]?
     /// The scheme's own figures of the round (PFIT: mean reward per component, KL, samples/s).
     public var schemeFigures: [String: Double]? = nil
+    /// The mesh's traffic totals when the round was committed.
+    public var traffic: MeshTraffic? = nil
 
     public init(
         round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,
