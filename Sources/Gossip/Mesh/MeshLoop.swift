@@ -394,6 +394,9 @@ final class MeshLoop: @unchecked Sendable {
         let has = Dictionary(entries.map { ($0.origin, $0) }, uniquingKeysWith: { a, _ in a })
         let lacking = held.values.filter { u in
             guard u.origin != link.member.publicKey else { return false }
+            // Only what relay would have brought the asker: an update that arrived here
+            // with no TTL left stops here, or SYNC would carry it a hop past its TTL.
+            guard u.origin == me || u.envelope.ttl > 0 else { return false }
             if let h = has[u.origin], !h.isOlder(thanRound: u.round, sequence: u.sequence) { return false }
             return true
         }.sorted { ($0.round, $0.sequence) > ($1.round, $1.sequence) }

@@ -256,6 +256,7 @@ public final class NodeRuntime: @unchecked Sendable {
                     trustSeconds: trustSeconds, fusionWeights: nodeModel.scheme.fusionWeights))
             metrics[metrics.count - 1].schemeFigures = nodeModel.scheme.roundFigures
             metrics[metrics.count - 1].measure(phases, trainingCPUSeconds: trainingCPUSeconds)
+            metrics[metrics.count - 1].traffic = MeshTraffic(mesh.counters())
             progress = NodeProgress(round: round, step: progress.step + steps, checkpoint: nil)
             let commitStart = clock.now, commitCPU = threadCPUSeconds()
             try state.commit(

@@ -52,6 +52,8 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     /// (all of the round's work when BLAS runs on the calling thread, as in experiments).
     public var cpuSeconds: Double? = nil
     public var trainingCPUSeconds: Double? = nil
+    /// The mesh's traffic totals when the round was committed.
+    public var traffic: MeshTraffic? = nil
 
     public init(
         round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,

@@ -530,7 +530,7 @@ struct Reader {
             problem("edges", "edges must be a table ([edges])")
             return (.full, [])
         }
-        unknownKeys(t, "edges", allowed: ["shape", "k", "groups", "pairs"])
+        unknownKeys(t, "edges", allowed: ["shape", "k", "groups", "pairs", "seed"])
         var shape: EdgeShape = t["pairs"] != nil ? .explicit : .full
         if let s = string(t, "shape", "edges.shape") {
             if let parsed = EdgeShape(rawValue: s) {
@@ -543,12 +543,21 @@ struct Reader {
         let k = int(t, "k", "edges.k", min: 1) ?? 2
         if shape == .kRegular && k >= n {
             problem("edges.k", "edges.k (\(k)) must be less than the number of nodes (\(n))")
+        } else if shape == .kRegular && (n * k) % 2 == 1 {
+            problem("edges.k", "edges.k (\(k)) times the number of nodes (\(n)) must be even: no \(k)-regular graph on \(n) nodes exists")
         }
+        // With a seed, k-regular is a random regular graph drawn from it; without, the ring lattice.
+        let seed = int(t, "seed", "edges.seed", min: 0)
         let groups = int(t, "groups", "edges.groups", min: 1) ?? 1
         if shape == .clusters && groups > n {
             problem("edges.groups", "edges.groups (\(groups)) exceeds the number of nodes (\(n))")
         }
         var result = shape == .explicit ? [] : Topology.edges(shape: shape, count: n, k: k, groups: groups)
+        if shape == .kRegular, let seed {
+            do { result = try RandomRegularGraph.edges(nodes: n, degree: k, seed: UInt64(seed)) } catch {
+                if case .cannotConnect = error { problem("edges.k", "edges.k: \(error)") }
+            }
+        }
         if let pairs = t["pairs"] {
             guard let array = pairs.array else {
                 problem("edges.pairs", "edges.pairs must be an array of [\"a\", \"b\"] pairs")

@@ -49,7 +49,7 @@ public enum TopologyTemplate {
     @discardableResult
     public static func create(
         path: String, name: String, shape: EdgeShape, nodeCount n: Int, groups: Int, k: Int = 2,
-        sources: [TextSource], basePort: Int = 7100, scheme: String = "collaborative"
+        sources: [TextSource], basePort: Int = 7100, scheme: String = "collaborative", seed: UInt64? = nil, ttl: Int = 2
     ) throws -> String {
         guard let schemeKeys = schemeSettings[scheme] else {
             let known = Schemes.names.joined(separator: ", ")
@@ -81,7 +81,7 @@ public enum TopologyTemplate {
             learning_rate = 0.002
             batch_size = 4
             sequence_length = 64
-            ttl = 2
+            ttl = \(ttl)
             round_timeout_ms = 30000
             curve = true
             lora = { rank = 4, alpha = 32, dropout = 0.1 }
@@ -91,7 +91,7 @@ public enum TopologyTemplate {
 
             """
         if shape == .clusters { text += "groups = \(groups)\n" }
-        if shape == .kRegular { text += "k = \(k)\n" }
+        if shape == .kRegular { text += "k = \(k)\n" + (seed.map { "seed = \($0)\n" } ?? "") }
         let members = Topology.clusterMembers(count: n, groups: shape == .clusters ? groups : sources.count)
         for i in 0..<n {
             let nodeName = nodeName(i)

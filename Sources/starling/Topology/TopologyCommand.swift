@@ -28,11 +28,15 @@ struct TopologyCommand: ParsableCommand {
         @Argument(help: "The topology file.")
         var file: String
 
+        @Flag(help: "Also print every edge, one \"a b\" pair of node names a line.")
+        var edges = false
+
         func run() throws {
             do {
                 let t = try TopologyParser.load(path: file)
                 let strategies = Set(t.nodes.map(\.settings.trust)).sorted().joined(separator: ", ")
                 print("\(file): ok: \(t.nodes.count) nodes, \(t.edges.count) edges (\(t.shape.rawValue)), trust \(strategies)")
+                if edges { for (a, b) in t.edges { print("\(t.nodes[a].name) \(t.nodes[b].name)") } }
             } catch let e as TopologyError {
                 for d in e.diagnostics { printError(d.description) }
                 printError("\(e.diagnostics.count) problem\(e.diagnostics.count == 1 ? "" : "s") in \(file)")
@@ -66,8 +70,14 @@ struct TopologyCommand: ParsableCommand {
         @Option(help: "Number of clusters (shape clusters).")
         var groups: Int = 2
 
-        @Option(help: "Degree of every node (shape k-regular).")
+        @Option(name: [.customLong("k"), .customLong("degree")], help: "Degree of every node (shape k-regular).")
         var k: Int = 2
+
+        @Option(help: "Shape k-regular: draw a random connected k-regular graph from this seed (default: the ring lattice).")
+        var seed: UInt64?
+
+        @Option(help: "Hops each update is relayed after its first.")
+        var ttl: Int = 2
 
         @Option(help: "Comma-separated text sources: \(TextSource.allCases.map(\.rawValue).joined(separator: ", ")).")
         var sources: String?
@@ -123,6 +133,14 @@ struct TopologyCommand: ParsableCommand {
             let edgeShape = try edgeShape()
             try requireAtLeast(1, "--k", k)
             if edgeShape == .kRegular && k >= nodes { throw ValidationError("--k must be less than --nodes (\(nodes)), got \(k)") }
+            if edgeShape == .kRegular && (nodes * k) % 2 == 1 {
+                throw ValidationError("--k (\(k)) times --nodes (\(nodes)) must be even: no \(k)-regular graph on \(nodes) nodes exists")
+            }
+            if edgeShape == .kRegular, seed != nil, k == 1 && nodes > 2 {
+                throw ValidationError("--k 1 with --seed: no 1-regular graph on \(nodes) nodes is connected")
+            }
+            try requireAtLeast(0, "--ttl", ttl)
+            guard ttl <= 255 else { throw ValidationError("--ttl must be at most 255, got \(ttl)") }
             _ = try sourceList(edgeShape)
             // The name is written into the file as a TOML string and used as a folder name.
             let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -137,7 +155,7 @@ struct TopologyCommand: ParsableCommand {
             do {
                 try TopologyTemplate.create(
                     path: out, name: topologyName, shape: edgeShape, nodeCount: nodes, groups: groups, k: k,
-                    sources: sourceList, basePort: basePort, scheme: scheme)
+                    sources: sourceList, basePort: basePort, scheme: scheme, seed: seed, ttl: ttl)
             } catch {
                 throw UserError("\(error)")
             }
