@@ -80,8 +80,9 @@ public final class Experiment {
     }
 
     /// Every run of the plan, in order; `event` hears of each finished run.
+    /// The process's BLAS thread count is the caller's to choose (`starling experiment`
+    /// sets 1); a library call never changes it under other work of the same process.
     public func run(event: (ExperimentEvent) -> Void = { _ in }) throws -> ExperimentSummary {
-        BLAS.setThreads(1)
         try prepareKeys()
         let runs = plan.runs
         let start = Date()

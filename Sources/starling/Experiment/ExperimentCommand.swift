@@ -211,6 +211,9 @@ struct ExperimentCommand: ParsableCommand {
             let corpus = try data.map { try ExperimentCorpus(folder: Self.absolute($0)) }
             experiment = try Experiment(topology: t, plan: plan, workDirectory: workDirectory, corpus: corpus)
             FileHandle.standardError.write(Data("starling experiment: \(plan.runs.count) runs of \(experiment.topology.nodes.count) nodes\n".utf8))
+            // The nodes run as threads of this process, so the matrix products of each
+            // stay on its own thread.
+            BLAS.setThreads(1)
             summary = try experiment.run { event in
                 FileHandle.standardError.write(Data((Self.progressLine(event) + "\n").utf8))
             }
