@@ -2,6 +2,8 @@
 // scratch, carved from one allocation sized for (B,T). A forward-only pass (evaluation,
 // trust scoring) keeps nothing for a backward: every block shares one block's tensors,
 // there is no backward scratch, and the logits cover a bounded run of rows at a time.
+// A training pass that recomputes its blocks keeps only each block's output (N,C) and
+// shares one block's other tensors, which backward fills again block by block.
 
 /// Offsets into one flat buffer of everything a forward and backward pass at batch
 /// size B and sequence length T needs.
@@ -29,8 +31,11 @@ final class Activations {
     let T: Int
     /// Sequences the buffers are sized for.
     let capacity: Int
-    /// Whether each block has tensors of its own (kept for backward).
+    /// Whether the pass is kept for a backward (training) rather than forward only.
     let keepsActivations: Bool
+    /// Whether the blocks share one block's tensors except their outputs, so backward
+    /// recomputes a block's forward before going back through it.
+    let recomputesBlocks: Bool
     /// Rows the logits buffer holds: all N when activations are kept.
     let logitRows: Int
     let buffer: FloatBuffer
@@ -53,7 +58,12 @@ final class Activations {
     /// `keepsActivations` false, for a forward pass only: one block's tensors reused by
     /// every block (a block reads its input from the previous block's residual3 before
     /// it overwrites it), logits for `logitRows` rows, no backward scratch.
-    init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int, keepsActivations: Bool = true, logitRows: Int? = nil) {
+    ///
+    /// With `recomputesBlocks` (training only), every block but the first shares the
+    /// first block's tensors and LoRA h, keeping only its own residual3.
+    init(config: ModelConfig, slots: [LoRALayout], ranks: [Int], B: Int, T: Int, keepsActivations: Bool = true, logitRows: Int? = nil,
+         recomputesBlocks: Bool = false) {
+        precondition(keepsActivations || !recomputesBlocks, "a forward-only pass has no backward to recompute for")
         let C = config.channels, V = config.vocabularySize, NH = config.heads, N = B * T, H = config.mlpWidth
         let projections = config.projections.count
         let llama = config.family == .llama
@@ -70,6 +80,12 @@ final class Activations {
         for l in 0..<config.layers {
             if !keepsActivations && l > 0 {
                 blocks.append(blocks[0])
+                continue
+            }
+            if recomputesBlocks && l > 0 {
+                var block = blocks[0]
+                block.residual3 = take(N * C)  // the next block's input, kept
+                blocks.append(block)
                 continue
             }
             var block = Block()
@@ -95,6 +111,10 @@ final class Activations {
             // Forward only, h is scratch: one (N,r) per slot serves every projection.
             let shared = keepsActivations ? -1 : take(N * ranks[k])
             for l in blocks.indices {
+                if recomputesBlocks && l > 0 {
+                    blocks[l].loraH.append(blocks[0].loraH[k])
+                    continue
+                }
                 blocks[l].loraH.append((0..<projections).map { p in
                     layout.slot(layer: l, projection: p) == nil ? -1 : keepsActivations ? take(N * ranks[k]) : shared
                 })
@@ -112,6 +132,7 @@ final class Activations {
         self.T = T
         capacity = B
         self.keepsActivations = keepsActivations
+        self.recomputesBlocks = recomputesBlocks
         self.logitRows = logitRows
         guard keepsActivations else {
             (dStream, dStream2, dBranch, dLN, dAtty, dQKV, dFCH, dUp, loraXD, loraDH) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -130,6 +151,18 @@ final class Activations {
         loraDH = maxRank > 0 ? take(N * maxRank) : 0
         buffer = FloatBuffer(count: offset)
     }
+
+    /// Floats of one block's tensors at (B,T), each rounded up to 16 as `init` lays them
+    /// out (LoRA h not included).
+    static func blockFloats(config: ModelConfig, B: Int, T: Int) -> Int {
+        let C = config.channels, N = B * T, H = config.mlpWidth, llama = config.family == .llama
+        let sizes = [N * C, llama ? 0 : N, N, N * (C + 2 * config.kvChannels), N * C, B * config.heads * T * T, N * C, N * C,
+                     N * C, llama ? 0 : N, N, N * H, N * H, llama ? N * H : 0, N * C, N * C]
+        return sizes.reduce(0) { $0 + (($1 + 15) & ~15) }
+    }
+
+    /// Floats of the one allocation.
+    var floatCount: Int { buffer.count }
 
     @inline(__always) subscript(offset: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + offset }
 

@@ -25,8 +25,21 @@ struct CandidateRows {
 }
 
 extension TransformerModel {
-    /// Rows of logits a scoring pass holds at once: 51 MB at GPT-2's vocabulary.
+    /// Rows of logits a scoring pass holds at most at once: 256, fewer where 256 rows
+    /// would pass 2²² floats (16 MiB): 80 rows at GPT-2's vocabulary.
     public static let scoringLogitRows = 256
+
+    /// Rows of logits a scoring pass of this model holds at once.
+    public var scoringLogitRows: Int { max(16, min(Self.scoringLogitRows, logitFloatBudget / config.vocabularySize / 16 * 16)) }
+
+    /// Rows a stacked scoring pass may run at once: as many as keep its buffers within
+    /// a sixteenth of the base or 2²² floats, whichever is more (482 rows of 64 tokens
+    /// at GPT-2 124M, so its candidates of 256 rows run one per pass; thousands at the
+    /// tiny shape, where `stackedRows` decides).
+    func stackedRowBudget(sequenceLength T: Int) -> Int {
+        let perRow = Activations.blockFloats(config: config, B: 1, T: T) / T + 2 * config.channels
+        return max(parameterLayout.count / 16, 1 << 22) / perRow
+    }
 
     /// Checks a batch of `inputs` (B,T) and optional `targets` (B,T) against the model.
     func checkBatch(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int) {
@@ -43,6 +56,10 @@ extension TransformerModel {
     /// The forward-only buffers for B sequences of T tokens holding `logitRows` rows of
     /// logits; buffers made for more sequences serve fewer.
     private func forwardOnlyActivations(B: Int, T: Int, logitRows: Int) -> Activations {
+        // A forward-only pass ends what backward could use: the training buffers go
+        // before any new allocation, so the two never take memory at once.
+        activations = nil
+        lastActivations = nil
         if let acts = forwardOnlyActivations, acts.T == T, acts.capacity >= B, acts.logitRows >= min(logitRows, B * T) {
             acts.B = B
             return acts
@@ -86,7 +103,7 @@ extension TransformerModel {
     public func forwardOnly(batch: TokenBatch, logits body: (_ rows: Range<Int>, _ logits: UnsafeBufferPointer<Float>) -> Void) -> Float {
         checkBatch(inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength)
         let N = batch.batchSize * batch.sequenceLength, V = config.vocabularySize
-        let acts = forwardOnlyActivations(B: batch.batchSize, T: batch.sequenceLength, logitRows: Self.scoringLogitRows)
+        let acts = forwardOnlyActivations(B: batch.batchSize, T: batch.sequenceLength, logitRows: scoringLogitRows)
         run(acts: acts, inputs: batch.inputs, targets: batch.targets, groupRows: N) { rows in
             body(rows, UnsafeBufferPointer(start: acts[acts.logits], count: rows.count * V))
         }
@@ -144,7 +161,7 @@ extension TransformerModel {
         }
         let B = batch.batchSize, T = batch.sequenceLength, n = B * T, V = config.vocabularySize
         checkBatch(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T)
-        let perPass = max(1, min(candidates.count, stackedRows / n))
+        let perPass = max(1, min(candidates.count, stackedRows / n, stackedRowBudget(sequenceLength: T) / n))
         let values = FloatBuffer(count: perPass * count)
         defer { candidateRows = nil }
         var losses: [Float] = []
@@ -155,7 +172,7 @@ extension TransformerModel {
                 candidates[first + g].withUnsafeBufferPointer { values[g * count].update(from: $0.baseAddress!, count: count) }
             }
             candidateRows = CandidateRows(slot: name, groups: groups, count: count, buffer: values)
-            let acts = forwardOnlyActivations(B: perPass * B, T: T, logitRows: Self.scoringLogitRows)
+            let acts = forwardOnlyActivations(B: perPass * B, T: T, logitRows: scoringLogitRows)
             acts.B = groups * B
             let inputs = Array([[Int32]](repeating: batch.inputs, count: groups).joined())
             let targets = Array([[Int32]](repeating: batch.targets, count: groups).joined())

@@ -121,11 +121,17 @@ public final class TransformerModel {
     private var baseTrains: [Bool]
     private var embeddingsTrain = false
 
-    private(set) var activations: Activations?
+    var activations: Activations?
+    /// Whether training passes keep only each block's output and backward recomputes
+    /// the rest block by block (one more forward of the blocks, a fraction of the
+    /// memory); nil chooses by `recomputesBlocks(B:T:)`.
+    public var blockRecompute: Bool?
+    /// Floats of logits a bounded run of rows may take (`scoringLogitRows`); tests lower it.
+    var logitFloatBudget = 1 << 22
     /// The forward-only pass's buffers (TransformerModel+ForwardOnly.swift).
     var forwardOnlyActivations: Activations?
     /// The buffers the last forward wrote its logits to.
-    private var lastActivations: Activations?
+    var lastActivations: Activations?
     /// Candidates stacked along the rows of a forward-only pass: each group of rows
     /// carries its own values of one slot (TransformerModel+ForwardOnly.swift).
     var candidateRows: CandidateRows?
@@ -314,7 +320,7 @@ public final class TransformerModel {
     public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int, training: Bool) -> Float? {
         let N = B * T
         checkBatch(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T)
-        let acts = activations(B: B, T: T)
+        let acts = activations(B: B, T: T, training: training)
         self.inputs = inputs
         self.targets = targets
         if training { dropoutPosition &+= 1 }
@@ -550,12 +556,45 @@ public final class TransformerModel {
         return DropoutMask(seed: seed, stream: stream, keep: 1 - lora.dropout)
     }
 
-    private func activations(B: Int, T: Int) -> Activations {
-        if let acts = activations, acts.B == B, acts.T == T { return acts }
+    private func activations(B: Int, T: Int, training: Bool) -> Activations {
+        // Only the last pass's buffers are ever read again: a training pass frees the
+        // forward-only ones, so the two never take memory at once.
+        forwardOnlyActivations = nil
+        lastActivations = nil
+        let recompute = recomputesBlocks(B: B, T: T)
+        // A training pass that recomputes its blocks also remakes its logits in backward,
+        // a bounded run of rows at a time (80 rows at GPT-2's vocabulary), as `backward()`
+        // alone consumes them; any other pass keeps all of them.
+        let logitRows = recompute && training ? min(B * T, scoringLogitRows) : B * T
+        if let acts = activations, acts.B == B, acts.T == T, acts.recomputesBlocks == recompute, acts.logitRows == logitRows { return acts }
         activations = nil  // free the old buffers before allocating new ones
-        let acts = Activations(config: config, slots: slots.map(\.layout), ranks: slots.map(\.lora.rank), B: B, T: T)
+        let acts = Activations(config: config, slots: slots.map(\.layout), ranks: slots.map(\.lora.rank), B: B, T: T,
+                               logitRows: logitRows, recomputesBlocks: recompute)
         activations = acts
         return acts
+    }
+
+    /// Whether a training pass at (B,T) recomputes its blocks in backward: as
+    /// `blockRecompute` says, else when only adapter slots train (no base group, no
+    /// bottleneck) and the blocks' kept tensors beyond the first would exceed an eighth
+    /// of the base's parameters (at GPT-2 124M, batch 4 × 64: 157 MiB against 59 MiB).
+    func recomputesBlocks(B: Int, T: Int) -> Bool {
+        if !bottlenecks.isEmpty || embeddingsTrain || baseTrains.contains(true) { return false }
+        if let blockRecompute { return blockRecompute }
+        return (config.layers - 1) * Activations.blockFloats(config: config, B: B, T: T) > parameterLayout.count / 8
+    }
+
+    /// Runs block `l`'s forward again over the shared block tensors, from its input
+    /// (kept) to fcProjection: the same kernels in the same order as `run`, so the
+    /// tensors and LoRA h are the first forward's bit for bit, dropout masks included.
+    private func recomputeBlock(_ l: Int, acts: Activations) {
+        let N = acts.B * acts.T, C = config.channels, w = parameterLayout.blocks[l], a = acts.blocks[l]
+        let residual = l == 0 ? acts[acts.encoded] : acts[acts.blocks[l - 1].residual3]
+        normForward(out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, inp: residual, weight: w.ln1Weight, bias: w.ln1Bias, acts: acts)
+        attentionForward(layer: l, acts: acts)
+        residualForward(out: acts[a.residual2], a: residual, b: acts[a.attentionProjection], N: N * C)
+        normForward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: acts[a.residual2], weight: w.ln2Weight, bias: w.ln2Bias, acts: acts)
+        mlpForward(layer: l, acts: acts)
     }
 
     // MARK: - Backward
@@ -570,26 +609,39 @@ public final class TransformerModel {
         let N = acts.B * acts.T, V = config.vocabularySize
         precondition(rowWeights.map { $0.count == N } ?? true, "row weights must hold B·T values")
         let dloss = rowWeights != nil ? lossScale : targetCount > 0 ? lossScale / Float(targetCount) : 0
-        backpropagate { dLogits in
+        backpropagate(rowsGradient: { dLogits, rows in
+            // dLogits holds the logits of `rows`; its row 0 is rows.lowerBound.
             targets.withUnsafeBufferPointer { t in
-                crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp],
-                                     targets: t.baseAddress!, dloss: dloss, rows: 0..<N, V: V)
+                crossEntropyBackward(dlogits: dLogits, logits: dLogits, logsumexp: acts[acts.logsumexp] + rows.lowerBound,
+                                     targets: t.baseAddress! + rows.lowerBound, dloss: dloss, rows: 0..<rows.count, V: V)
             }
             if let rowWeights {
-                for row in 0..<N {
-                    let d = dLogits + row * V, w = rowWeights[row]
+                for row in rows {
+                    let d = dLogits + (row - rows.lowerBound) * V, w = rowWeights[row]
                     for i in 0..<V { d[i] *= w }
                 }
             }
-        }
+        })
     }
 
     /// Backward of the last forward from any loss on its outputs: `logitsGradient`
     /// turns the (N,V) logits, in place, into the loss's gradient with respect to
     /// them; `streamGradient`, when given, adds the loss's gradient with respect to
     /// the output of the block at position `layer` (N,C) to what flows down from above.
+    ///
+    /// The `rowsGradient` form below does the same for a run of rows at a time (their
+    /// logits, the rows): the only form a pass that kept only some rows' logits takes.
     func backpropagate(
         logitsGradient: (UnsafeMutablePointer<Float>) -> Void,
+        streamGradient: (layer: Int, add: (UnsafeMutablePointer<Float>) -> Void)? = nil
+    ) {
+        precondition((activations?.logitRows ?? 0) >= (activations.map { $0.B * $0.T } ?? 0),
+                     "backward of a pass that kept only some rows' logits needs rowsGradient")
+        backpropagate(rowsGradient: { dLogits, _ in logitsGradient(dLogits) }, streamGradient: streamGradient)
+    }
+
+    func backpropagate(
+        rowsGradient: (UnsafeMutablePointer<Float>, Range<Int>) -> Void,
         streamGradient: (layer: Int, add: (UnsafeMutablePointer<Float>) -> Void)? = nil
     ) {
         guard let acts = activations else { preconditionFailure("backward needs a forward") }
@@ -607,11 +659,26 @@ public final class TransformerModel {
         // dlogits = dloss · (softmax - onehot) for cross-entropy; dlnf = dlogits · W;
         // dW += dlogitsᵀ · lnf, W the embedding when tied, else lm_head.
         let dLNF = acts[acts.dLN], dLogits = acts[acts.logits]
-        logitsGradient(dLogits)
+        if acts.logitRows < N {
+            // Only the last run of logits is held: remake each run as the forward made it.
+            var start = 0
+            while start < N {
+                let rows = min(acts.logitRows, N - start)
+                sgemm(transposeA: false, transposeB: true, m: rows, n: V, k: C, a: acts[acts.lnf] + start * C, lda: C, b: p[layout.output],
+                      ldb: C, beta: 0, c: dLogits, ldc: V)
+                rowsGradient(dLogits, start..<(start + rows))
+                sgemm(transposeA: false, transposeB: false, m: rows, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,
+                      beta: 0, c: dLNF + start * C, ldc: C)
+                start += rows
+            }
+        } else {
+            rowsGradient(dLogits, 0..<N)
+            sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,
+                  beta: 0, c: dLNF, ldc: C)
+        }
         logitsHoldGradient = true
-        sgemm(transposeA: false, transposeB: false, m: N, n: C, k: V, a: dLogits, lda: V, b: p[layout.output], ldb: C,
-              beta: 0, c: dLNF, ldc: C)
         if let g = gEmbed {
+            precondition(acts.logitRows >= N, "the embeddings' gradient needs every row's logits")
             sgemm(transposeA: true, transposeB: false, m: V, n: C, k: N, a: dLogits, lda: V, b: acts[acts.lnf], ldb: C,
                   beta: 1, c: g[layout.output], ldc: C)
         }
@@ -631,6 +698,8 @@ public final class TransformerModel {
             let needsInputGradient = lowest < l || g != nil
             if let streamGradient, streamGradient.layer == l { streamGradient.add(dResidual) }
             backpropagateBottlenecks(layer: l, dStream: dResidual, N: N)
+            // The shared tensors still hold the top block from the forward pass.
+            if acts.recomputesBlocks && l < config.layers - 1 { recomputeBlock(l, acts: acts) }
 
             // residual3 = residual2 + fcProjection
             dResidual2.update(repeating: 0, count: N * C)
