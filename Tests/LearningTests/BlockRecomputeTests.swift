@@ -1,0 +1,124 @@
+// Training passes that keep only each block's output and recompute the rest in
+// backward: the same loss and gradients as keeping everything, bit for bit, in a
+// buffer smaller by exactly the shared blocks' tensors; and the training and
+// forward-only buffers never held at once.
+
+import Foundation
+import Testing
+
+@testable import Learning
+
+@Suite struct BlockRecomputeTests {
+    /// Three blocks, so two are recomputed; LoRA with dropout on every projection.
+    static let configs: [ModelConfig] = [
+        ModelConfig(layers: 3, heads: 2, channels: 32, maxSequenceLength: 64, vocabularySize: 256),
+        .llamaTiny,
+    ]
+
+    func model(_ config: ModelConfig, recompute: Bool) -> TransformerModel {
+        let model = TransformerModel(config: config, lora: LoRAConfig(rank: 4, alpha: 8, dropout: 0.1), seed: 5)
+        model.blockRecompute = recompute
+        return model
+    }
+
+    @Test(arguments: configs)
+    func itGivesTheKeptPassesGradientsBitForBit(config: ModelConfig) throws {
+        let (B, T) = (2, 16)
+        let inputs = tokens(B * T, vocabulary: config.vocabularySize, seed: 61)
+        var targets = tokens(B * T, vocabulary: config.vocabularySize, seed: 62)
+        targets[5] = -1
+        var gradients: [[Float]] = [], losses: [Float] = []
+        for recompute in [false, true] {
+            let m = model(config, recompute: recompute)
+            // Non-zero B, so every branch and its dropout mask shapes the gradients.
+            try m.setAdapter(randomized(m.adapter(named: TransformerModel.defaultSlot), seed: 63), named: TransformerModel.defaultSlot)
+            m.zeroGradients()
+            for _ in 0..<2 {  // two steps' forwards: fresh dropout masks each time
+                losses.append(m.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: true)!)
+                m.backward(lossScale: 0.5)
+            }
+            #expect(m.activations!.recomputesBlocks == recompute)
+            gradients.append(m.slots[0].gradients!.array)
+        }
+        #expect(losses[0...1] == losses[2...3])
+        #expect(gradients[0] == gradients[1])
+        #expect(gradients[0].contains { $0 != 0 })
+    }
+
+    @Test(arguments: configs)
+    func itRemakesTheLogitsRunByRunWithTheKeptPassesGradients(config: ModelConfig) throws {
+        let (B, T) = (2, 16)
+        let inputs = tokens(B * T, vocabulary: config.vocabularySize, seed: 66)
+        var targets = tokens(B * T, vocabulary: config.vocabularySize, seed: 67)
+        targets[20] = -1
+        let weights = testValues(B * T, seed: 68)
+        var gradients: [[Float]] = [], losses: [Float] = []
+        for recompute in [false, true] {
+            let m = model(config, recompute: recompute)
+            m.logitFloatBudget = 16 * config.vocabularySize  // runs of 16 rows: two per batch
+            try m.setAdapter(randomized(m.adapter(named: TransformerModel.defaultSlot), seed: 69), named: TransformerModel.defaultSlot)
+            m.zeroGradients()
+            losses.append(m.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: true)!)
+            #expect(m.activations!.logitRows == (recompute ? 16 : B * T))
+            m.backward(lossScale: 0.5)
+            // Per-token weights, as a policy gradient gives them.
+            m.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: true)
+            m.backward(lossScale: 0.25, rowWeights: weights)
+            gradients.append(m.slots[0].gradients!.array)
+        }
+        #expect(losses[0] == losses[1])
+        // The output products run 16 rows at a time instead of 32: equal to rounding.
+        let scale = gradients[0].map(abs).max()!
+        #expect(zip(gradients[0], gradients[1]).allSatisfy { abs($0 - $1) <= 1e-6 * scale })
+        #expect(scale > 0)
+    }
+
+    @Test(arguments: configs)
+    func itKeepsOnlyEachBlocksOutputBeyondTheFirst(config: ModelConfig) {
+        let (B, T) = (2, 16), N = B * T
+        var floats: [Bool: Int] = [:], targeted = 0
+        for recompute in [false, true] {
+            let m = model(config, recompute: recompute)
+            targeted = m.slots[0].layout.slots.count / config.layers
+            m.forward(inputs: tokens(N, vocabulary: config.vocabularySize, seed: 64), targets: nil, batchSize: B, sequenceLength: T,
+                      training: false)
+            floats[recompute] = m.activations!.floatCount
+        }
+        // By hand: a block's tensors at C channels, MLP width H, heads NH (each size a multiple of 16 here).
+        let C = config.channels, H = config.mlpWidth, NH = config.heads, KC = config.kvChannels
+        let block = config.family == .gpt2
+            ? 7 * N * C + 4 * N + N * 3 * C + 2 * N * H + B * NH * T * T  // ln1 … residual3, two means and rstds, qkv, fch and GELU
+            : 7 * N * C + 2 * N + N * (C + 2 * KC) + 3 * N * H + B * NH * T * T  // two rstds, q k v, gate, up and SwiGLU
+        #expect(Activations.blockFloats(config: config, B: B, T: T) == block)
+        // Each shared block gives up all but its output, and its LoRA h (N,r) on every projection.
+        let r = 4
+        #expect(targeted >= 4)
+        #expect(floats[false]! - floats[true]! == (config.layers - 1) * (block - N * C + targeted * N * r))
+    }
+
+    @Test func theTrainingAndForwardOnlyBuffersAreNeverHeldAtOnce() {
+        let config = ModelConfig.tiny, (B, T) = (2, 16)
+        let m = model(config, recompute: true)
+        let inputs = tokens(B * T, vocabulary: config.vocabularySize, seed: 65)
+        m.forward(inputs: inputs, targets: inputs, batchSize: B, sequenceLength: T, training: true)
+        #expect(m.activations != nil && m.forwardOnlyActivations == nil)
+        m.forwardOnly(inputs: inputs, targets: inputs, batchSize: B, sequenceLength: T)
+        #expect(m.activations == nil && m.lastActivations === m.forwardOnlyActivations)
+        m.forward(inputs: inputs, targets: inputs, batchSize: B, sequenceLength: T, training: true)
+        #expect(m.forwardOnlyActivations == nil && m.lastActivations === m.activations)
+    }
+
+    @Test func itRecomputesOnlyWhenTheKeptBlocksOutweighAnEighthOfTheBase() throws {
+        // GPT-2 124M at batch 4 × 64: 11 blocks of 3.7 M floats against 124 M parameters / 8.
+        let gpt2 = TransformerModel(config: .gpt2Small, lora: LoRAConfig(rank: 4), seed: 1)
+        #expect(Activations.blockFloats(config: .gpt2Small, B: 4, T: 64) == 3_736_576)
+        #expect(gpt2.recomputesBlocks(B: 4, T: 64))
+        #expect(!gpt2.recomputesBlocks(B: 1, T: 16))  // 11 × 224,320 floats < 15.6 M
+        gpt2.blockRecompute = false
+        #expect(!gpt2.recomputesBlocks(B: 4, T: 64))
+        // Whole-base training keeps every block's tensors whatever the setting.
+        try gpt2.setTrainable([.base])
+        gpt2.blockRecompute = true
+        #expect(!gpt2.recomputesBlocks(B: 4, T: 64))
+    }
+}
