@@ -17,7 +17,8 @@ import Testing
 
     func model(_ config: ModelConfig, recompute: Bool) -> TransformerModel {
         let model = TransformerModel(config: config, lora: LoRAConfig(rank: 4, alpha: 8, dropout: 0.1), seed: 5)
-        model.blockRecompute = recompute
+        // No bytes to spare recomputes; no budget keeps everything.
+        model.activationBudgetBytes = recompute ? 0 : nil
         return model
     }
 
@@ -108,17 +109,23 @@ import Testing
         #expect(m.forwardOnlyActivations == nil && m.lastActivations === m.activations)
     }
 
-    @Test func itRecomputesOnlyWhenTheKeptBlocksOutweighAnEighthOfTheBase() throws {
-        // GPT-2 124M at batch 4 × 64: 11 blocks of 3.7 M floats against 124 M parameters / 8.
+    @Test func itRecomputesOnlyWhenKeepingEverythingWouldPassTheBudget() throws {
+        // GPT-2 124M at batch 4 × 64: 12 blocks of 3.7 M floats and 256 rows of 50,257 logits.
         let gpt2 = TransformerModel(config: .gpt2Small, lora: LoRAConfig(rank: 4), seed: 1)
         #expect(Activations.blockFloats(config: .gpt2Small, B: 4, T: 64) == 3_736_576)
-        #expect(gpt2.recomputesBlocks(B: 4, T: 64))
-        #expect(!gpt2.recomputesBlocks(B: 1, T: 16))  // 11 × 224,320 floats < 15.6 M
-        gpt2.blockRecompute = false
-        #expect(!gpt2.recomputesBlocks(B: 4, T: 64))
-        // Whole-base training keeps every block's tensors whatever the setting.
+        #expect(gpt2.keptActivationBytes(B: 4, T: 64) == 4 * (12 * 3_736_576 + 256 * 50_257))
+        // A quarter of its 124,439,808 parameters' 4 bytes: 124,439,808 bytes.
+        let quarter = gpt2.activationBudget(fractionOfWeights: 0.25)
+        #expect(quarter == 124_439_808)
+        #expect(!gpt2.recomputesBlocks(B: 4, T: 64))  // no budget: everything is kept
+        gpt2.activationBudgetBytes = quarter
+        #expect(gpt2.recomputesBlocks(B: 4, T: 64))  // 231 MB
+        #expect(!gpt2.recomputesBlocks(B: 1, T: 64))  // 12 × 934,144 floats and 64 rows: 58 MB
+        // The budget never falls below 64 MiB.
+        #expect(gpt2.activationBudget(fractionOfWeights: 0) == 64 << 20)
+        // Whole-base training keeps every block's tensors whatever the budget.
         try gpt2.setTrainable([.base])
-        gpt2.blockRecompute = true
+        gpt2.activationBudgetBytes = 0
         #expect(!gpt2.recomputesBlocks(B: 4, T: 64))
     }
 }

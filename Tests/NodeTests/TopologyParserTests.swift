@@ -274,6 +274,7 @@ let validTopology = """
         .init(entry: "rounds = 2.5", message: "defaults.rounds must be an integer"),
         .init(entry: "learning_rate = 1", message: "defaults.learning_rate must be in (0, 1), got 1.0"),
         .init(entry: "weight_decay = -0.5", message: "defaults.weight_decay must be in [0, 1), got -0.5"),
+        .init(entry: "activation_budget = -0.25", message: "defaults.activation_budget must be in [0, 1000] (0 keeps everything), got -0.25"),
         .init(entry: "batch_size = 0", message: "defaults.batch_size must be between 1 and 65536, got 0"),
         .init(entry: "batch_size = 9000000000000000000", message: "defaults.batch_size must be between 1 and 65536, got 9000000000000000000"),
         .init(entry: "sequence_length = 1", message: "defaults.sequence_length must be between 2 and 65536, got 1"),

@@ -36,7 +36,8 @@ final class Activations {
     /// Whether the blocks share one block's tensors except their outputs, so backward
     /// recomputes a block's forward before going back through it.
     let recomputesBlocks: Bool
-    /// Rows the logits buffer holds: all N when activations are kept.
+    /// Rows the logits buffer holds (all N unless `logitRows` said fewer): a training
+    /// pass that holds fewer remakes them run by run in backward.
     let logitRows: Int
     let buffer: FloatBuffer
     let blocks: [Block]
@@ -57,7 +58,8 @@ final class Activations {
     /// Sized for `config` at (B,T) with adapter slots of these layouts and ranks. With
     /// `keepsActivations` false, for a forward pass only: one block's tensors reused by
     /// every block (a block reads its input from the previous block's residual3 before
-    /// it overwrites it), logits for `logitRows` rows, no backward scratch.
+    /// it overwrites it), no backward scratch. Either kind holds logits for `logitRows`
+    /// rows (all N when nil).
     ///
     /// With `recomputesBlocks` (training only), every block but the first shares the
     /// first block's tensors and LoRA h, keeping only its own residual3.
@@ -121,7 +123,7 @@ final class Activations {
             }
         }
         self.blocks = blocks
-        let logitRows = keepsActivations ? N : min(N, logitRows ?? N)
+        let logitRows = min(N, logitRows ?? N)
         lnf = take(N * C)
         lnfMean = llama ? 0 : take(N)
         lnfRstd = take(N)

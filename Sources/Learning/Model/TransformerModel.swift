@@ -122,10 +122,11 @@ public final class TransformerModel {
     private var embeddingsTrain = false
 
     var activations: Activations?
-    /// Whether training passes keep only each block's output and backward recomputes
-    /// the rest block by block (one more forward of the blocks, a fraction of the
-    /// memory); nil chooses by `recomputesBlocks(B:T:)`.
-    public var blockRecompute: Bool?
+    /// Bytes a training pass may keep for backward before it keeps only each block's
+    /// output and recomputes the rest in backward, its logits remade run by run (one more
+    /// forward of the blocks and the output layer, a fraction of the memory; see
+    /// `recomputesBlocks(B:T:)`); nil keeps everything whatever its size.
+    public var activationBudgetBytes: Int?
     /// Floats of logits a bounded run of rows may take (`scoringLogitRows`); tests lower it.
     var logitFloatBudget = 1 << 22
     /// The forward-only pass's buffers (TransformerModel+ForwardOnly.swift).
@@ -574,14 +575,27 @@ public final class TransformerModel {
         return acts
     }
 
-    /// Whether a training pass at (B,T) recomputes its blocks in backward: as
-    /// `blockRecompute` says, else when only adapter slots train (no base group, no
-    /// bottleneck) and the blocks' kept tensors beyond the first would exceed an eighth
-    /// of the base's parameters (at GPT-2 124M, batch 4 × 64: 157 MiB against 59 MiB).
-    func recomputesBlocks(B: Int, T: Int) -> Bool {
+    /// Whether a training pass at (B,T) recomputes its blocks in backward: when only
+    /// adapter slots train (no base group, no bottleneck) and keeping everything would
+    /// take more than `activationBudgetBytes` (at GPT-2 124M, batch 4 × 64: 231 MB,
+    /// against a budget of a quarter of its 498 MB of weights).
+    public func recomputesBlocks(B: Int, T: Int) -> Bool {
         if !bottlenecks.isEmpty || embeddingsTrain || baseTrains.contains(true) { return false }
-        if let blockRecompute { return blockRecompute }
-        return (config.layers - 1) * Activations.blockFloats(config: config, B: B, T: T) > parameterLayout.count / 8
+        guard let activationBudgetBytes else { return false }
+        return keptActivationBytes(B: B, T: T) > activationBudgetBytes
+    }
+
+    /// Bytes of the tensors a training pass at (B,T) that keeps everything holds for
+    /// backward: every block's and all B·T rows of logits (LoRA h, the norms of the
+    /// output and the backward scratch, each at most a few (N,C), left out).
+    public func keptActivationBytes(B: Int, T: Int) -> Int {
+        4 * (config.layers * Activations.blockFloats(config: config, B: B, T: T) + B * T * config.vocabularySize)
+    }
+
+    /// An activation budget of `fraction` of the base's f32 weight bytes, and never
+    /// below 64 MiB, where recomputing would save too little to be worth its time.
+    public func activationBudget(fractionOfWeights fraction: Double) -> Int {
+        max(Int(fraction * Double(4 * parameterLayout.count)), 64 << 20)
     }
 
     /// Runs block `l`'s forward again over the shared block tensors, from its input

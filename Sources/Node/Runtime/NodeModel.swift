@@ -101,6 +101,9 @@ public final class NodeModel {
                 "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
         }
         baseDigest = model.baseDigest()
+        if settings.activationBudget > 0 {
+            model.activationBudgetBytes = model.activationBudget(fractionOfWeights: settings.activationBudget)
+        }
         do {
             let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
             let f = settings.splits

@@ -37,6 +37,11 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var weightDecay: Double = 1e-3
     public var batchSize: Int = 4
     public var sequenceLength: Int = 64
+    /// What a training pass may keep for backward, as a fraction of the base's f32 weight
+    /// bytes (never below 64 MiB): past it, the pass keeps only each block's output and
+    /// recomputes the rest in backward (`TransformerModel.activationBudgetBytes`); 0
+    /// keeps everything. A quarter keeps a GPT-2 124M node within 1.25 × its weights.
+    public var activationBudget: Double = 0.25
     /// Fractions of a node's tokens for train, trust and test.
     public var splits: [Double] = [0.8, 0.1, 0.1]
     /// Hops an update is relayed.

@@ -232,7 +232,7 @@ struct Reader {
 
     static let settingKeys: Set<String> = [
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
-        "learning_rate", "weight_decay", "batch_size", "sequence_length", "splits", "ttl", "round_timeout_ms",
+        "learning_rate", "weight_decay", "batch_size", "sequence_length", "activation_budget", "splits", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
         "personal_in_global", "bottleneck", "screen_norm", "rewards", "pfit", "fedbiot", "role", "public_data",
@@ -263,6 +263,9 @@ struct Reader {
         if let v = double(t, "weight_decay", p("weight_decay"), { $0 >= 0 && $0 < 1 }, "in [0, 1)") { s.weightDecay = v }
         if let v = int(t, "batch_size", p("batch_size"), min: 1, max: Self.largestDimension) { s.batchSize = v }
         if let v = int(t, "sequence_length", p("sequence_length"), min: 2, max: Self.largestDimension) { s.sequenceLength = v }
+        if let v = double(t, "activation_budget", p("activation_budget"), { $0 >= 0 && $0 <= 1000 }, "in [0, 1000] (0 keeps everything)") {
+            s.activationBudget = v
+        }
         if let v = numbers(t, "splits", p("splits")) {
             if v.count != 3 || v.contains(where: { !($0 > 0) }) || abs(v.reduce(0, +) - 1) > 1e-6 {
                 problem(p("splits"), "\(p("splits")) must be three positive fractions (train, trust, test) summing to 1")

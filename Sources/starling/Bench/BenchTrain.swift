@@ -20,7 +20,10 @@ struct BenchTrain: ParsableCommand {
             Prints tokens per second, milliseconds per step, the achieved GFLOP/s (the
             matrix products of forward and backward as the model computes them; with
             LoRA there are no base weight gradients), the sgemm peak, and the OpenBLAS
-            kernel that ran (see `starling blas-kernel`).
+            kernel that ran (see `starling blas-kernel`), the process's peak resident
+            memory over the steps, and whether backward recomputed the blocks: only under
+            an --activation-budget the kept activations would pass (FLOPs count the
+            products once, as without recomputing).
 
             Example (GPT-2 124M shape, LoRA rank 4 on all four projections, 2 threads):
               $ starling bench train
@@ -42,6 +45,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Block family: gpt2 (the shape above), or llama: the SmolLM-135M shape (30 blocks, width 576, 9 heads over 3 kv heads, MLP 1536, vocabulary 49,152), with --seq, --batch and --rank as given.")
     var family = "gpt2"
     @Option(help: "Comma-separated LoRA targets (default: every projection of the family's block).") var targets: String?
+    @Option(help: "What a training pass may keep for backward, as a fraction of the base's f32 weights (at least 64 MiB), as a node's activation_budget; past it, backward recomputes the blocks. 0 (the default) keeps everything.")
+    var activationBudget = 0.0
 
     /// The benchmarked shape and LoRA settings.
     func shape() throws -> (ModelConfig, LoRAConfig?) {
@@ -78,6 +83,9 @@ struct BenchTrain: ParsableCommand {
         try requireAtLeast(1, "--steps", steps)
         try requireBetween(0, largestDimension, "--rank", rank)
         try requireAtLeast(0, "--warmup", warmup)
+        guard activationBudget >= 0 && activationBudget <= 1000 else {
+            throw ValidationError("--activation-budget must be in [0, 1000] (0 keeps everything), got \(activationBudget)")
+        }
         guard width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (\(heads)), got \(width)") }
     }
 
@@ -86,6 +94,7 @@ struct BenchTrain: ParsableCommand {
         let (config, lora) = try shape()
         let vocab = config.vocabularySize
         let model = TransformerModel(config: config, lora: lora, seed: 1)
+        if activationBudget > 0 { model.activationBudgetBytes = model.activationBudget(fractionOfWeights: activationBudget) }
         var random = SeededRandom(seed: 2)
         let ids = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }
         let targets = (0..<(batch * seq)).map { _ in Int32(random.next() % UInt64(vocab)) }
@@ -96,6 +105,8 @@ struct BenchTrain: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<steps { losses.append(trainer.trainStep([tokenBatch]).loss) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        // Before the peak's own matrices are allocated.
+        let peakResident = PeakResidentMemory.mebibytes()
         let peak = measureSGEMMThroughput(size: gemmSize)
 
         let flopsPerStep = model.trainingFLOPs(batchSize: batch, sequenceLength: seq)
@@ -116,6 +127,10 @@ struct BenchTrain: ParsableCommand {
             "blas_kernel": BLASKernel.runningCore,
             "blas_kernel_source": BLASKernel.source(environment: ProcessInfo.processInfo.environment).rawValue,
             "blas_library": BLASKernel.libraryConfig,
+            "activation_budget": activationBudget,
+            "recomputes_blocks": model.recomputesBlocks(B: batch, T: seq),
+            "kept_activation_bytes": model.keptActivationBytes(B: batch, T: seq),
+            "peak_rss_mib": peakResident.map { $0 as Any } ?? NSNull(),
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
