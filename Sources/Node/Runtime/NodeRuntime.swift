@@ -65,6 +65,9 @@ public final class NodeRuntime: @unchecked Sendable {
     let arrivals = UpdateArrivals()
     /// Each received update decoded once, for prescoring and the candidate list.
     let decoded = DecodedUpdates()
+    /// For each origin, its latest update's round and this node's round when it was
+    /// first held: how long the origin has been silent, whatever round it is at.
+    private var progress: [PublicKey: (round: UInt64, seenAt: Int)] = [:]
 
     private let lock = NSLock()
     private var status: NodeStatus
@@ -303,12 +306,15 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         phases.end("publish")
 
-        // A live neighbour that has published nothing for `staleness_rounds` rounds is not waited for.
-        let held = mesh.latestUpdates()
+        // A live neighbour that has published nothing new for `staleness_rounds` of this
+        // node's rounds is not waited for. One that publishes but is rounds behind (it was
+        // slower, or cut off) is: while this node waits, it catches up, since everything
+        // newer than its own round already counts for it.
+        noteProgress(mesh.latestUpdates(), round: round)
         let waitFor = Set(mesh.peers().filter { peer in
             guard neighbours.contains(peer.name), peer.state != .gone else { return false }
-            let lastPublished = held[peer.publicKey].map { Int($0.round) } ?? settings.warmupRounds
-            return round - lastPublished <= max(1, settings.stalenessRounds)
+            let silentSince = progress[peer.publicKey]?.seenAt ?? settings.warmupRounds
+            return round - silentSince <= max(1, settings.stalenessRounds)
         }.map(\.publicKey))
         let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
         while !stop.isRequested && Date() < deadline {
@@ -326,6 +332,7 @@ public final class NodeRuntime: @unchecked Sendable {
         var peers: [TrustCandidate] = []
         var refusals: [TrustExclusion] = []
         let latest = mesh.latestUpdates()
+        noteProgress(latest, round: round)
         decoded.keep(only: Set(latest.values.map(\.digest)))
         for (key, update) in latest where key != keys.publicKey && update.round >= oldest {
             do {
@@ -348,6 +355,13 @@ public final class NodeRuntime: @unchecked Sendable {
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
         phases.end("candidates")
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
+    }
+
+    /// Records, for every origin whose latest held update is new, this node's round.
+    private func noteProgress(_ held: [PublicKey: VerifiedUpdate], round: Int) {
+        for (key, update) in held where progress[key]?.round != update.round {
+            progress[key] = (update.round, round)
+        }
     }
 
     /// What the node does between its waits for updates: score its own adapter, then
