@@ -291,10 +291,17 @@ final class MeshLoop: @unchecked Sendable {
         guard envelope.hasValidSignature else { throw .badSignature }
         // The sender is now known to be a member that relayed or sent a genuine message.
         if let k = senderKey { heard(k) }
+        // A copy of the held version with more TTL left: it came by a shorter path than the
+        // first copy, which arrived by a longer one and stopped short of the nodes within
+        // the origin's reach. Relay it as far as it can still go.
+        var raisesTTL = false
         switch envelope.kind {
         case .update:
             if let h = held[envelope.origin], !h.version.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
-                throw .replayed
+                guard h.round == envelope.round, h.sequence == envelope.sequence, h.digest == envelope.payloadDigest,
+                      envelope.ttl > h.envelope.ttl
+                else { throw .replayed }
+                raisesTTL = true
             }
             if let r = refused[envelope.origin], !r.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
                 throw .replayed
@@ -322,6 +329,8 @@ final class MeshLoop: @unchecked Sendable {
                 syncAnswered[envelope.origin] = now
                 answerSync(entries, to: l)
             }
+        case .update where raisesTTL:
+            relayFurther(envelope, from: senderKey)
         case .update:
             if let validate = config.payloadValidator, let why = payload.withUnsafeBytes({ validate($0) }) {
                 let name = members[envelope.origin]?.name ?? "?"
@@ -360,6 +369,22 @@ final class MeshLoop: @unchecked Sendable {
         guard ttl > 0 else { return }
         for l in links.values where l.state != .gone && l.member.publicKey != senderKey && l.member.publicKey != update.origin {
             sendUpdate(update, ttl: ttl - 1, to: l)
+            shared.locked { $0.counters.updatesRelayed += 1 }
+        }
+    }
+
+    /// Keeps the held update with the TTL of `envelope` (the same version, with more left
+    /// to go) and relays it on, as its first arrival would have with this TTL. Each node
+    /// raises an update's TTL only upwards, so this ends.
+    private func relayFurther(_ envelope: SignedEnvelope, from senderKey: PublicKey?) {
+        guard let h = held[envelope.origin] else { return }
+        let update = VerifiedUpdate(
+            origin: h.origin, round: h.round, sequence: h.sequence, digest: h.digest, payload: h.payload, envelope: envelope)
+        held[update.origin] = update
+        shared.locked { $0.latest[update.origin] = update }
+        guard envelope.ttl > 0 else { return }
+        for l in links.values where l.state != .gone && l.member.publicKey != senderKey && l.member.publicKey != update.origin {
+            sendUpdate(update, ttl: envelope.ttl - 1, to: l)
             shared.locked { $0.counters.updatesRelayed += 1 }
         }
     }
