@@ -71,4 +71,15 @@ public struct MeshCounters: Sendable, Equatable {
 
     /// Total refusals.
     public var rejectionTotal: Int { rejections.values.reduce(0, +) }
+
+    /// Traffic over every link together.
+    public var totals: PeerCounters {
+        peers.values.reduce(into: PeerCounters()) { sum, c in
+            sum.messagesIn += c.messagesIn
+            sum.bytesIn += c.bytesIn
+            sum.messagesOut += c.messagesOut
+            sum.bytesOut += c.bytesOut
+            sum.dropped += c.dropped
+        }
+    }
 }

@@ -102,20 +102,12 @@ public final class NodeModel {
         }
         baseDigest = model.baseDigest()
         do {
-            let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
-            let f = settings.splits
-            splits = try dataset.split(
-                fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength,
-                seed: settings.seed)
+            splits = try Self.splits(of: dataPath, settings: settings, tokenizer: tokenizer)
         } catch {
             throw NodeModelError.data("\(dataPath): \(error)")
         }
-        let totalSteps = settings.rounds * self.scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
-        trainer = Trainer(
-            model: model,
-            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
-            weightDecay: Float(settings.weightDecay))
-        samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        trainer = Self.trainer(for: model, settings: settings, scheme: self.scheme)
+        samplingSeed = Self.samplingSeed(settings: settings, nodeIndex: nodeIndex)
         trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
         let model = model, batches = trustBatches
         do {
@@ -171,9 +163,8 @@ public final class NodeModel {
             // Fusion factors are for serving; every slot trains at its own scale.
             model.slotScaleFactors = [:]
             defer { model.activeSlots = Set(model.slotNames) }
-            // The first phase keeps the stream a single-phase node has always drawn.
-            let seed = samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(k) &* 0x94D0_49BB_1331_11EB
-            var sampler = try splits.train.sampler(batchSize: settings.batchSize, seed: seed)
+            var sampler = try splits.train.sampler(
+                batchSize: settings.batchSize, seed: Self.phaseSeed(samplingSeed, round: round, phase: k))
             let (loss, steps) = try runTraining(trainer, sampler: &sampler, steps: phase.steps, shouldStop: shouldStop)
             if steps > 0 { total += loss * Double(steps) }
             done += steps
@@ -249,5 +240,36 @@ public final class NodeModel {
         try trainer.restore(checkpoint.optimizer)
         try scheme.restore(state: checkpoint.schemeState)
         model.dropoutPosition = checkpoint.dropoutPosition
+    }
+}
+
+// What a node and an in-process experiment's client build alike from a node's settings,
+// so both split the same text and draw the same batches.
+extension NodeModel {
+    /// The node's text at `dataPath`, split into train, trust and test as its settings say.
+    static func splits(of dataPath: String, settings: NodeSettings, tokenizer: any Tokenizer) throws -> DatasetSplits {
+        let f = settings.splits
+        return try TextDataset.load(from: dataPath, tokenizer: tokenizer).split(
+            fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength, seed: settings.seed)
+    }
+
+    /// The trainer of a node's whole run: every round's phases, warm-up 2 % of the steps.
+    static func trainer(for model: TransformerModel, settings: NodeSettings, scheme: any PersonalizationScheme) -> Trainer {
+        let totalSteps = settings.rounds * scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
+        return Trainer(
+            model: model,
+            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
+            weightDecay: Float(settings.weightDecay))
+    }
+
+    /// The seed of the batch stream of the node at `nodeIndex`.
+    static func samplingSeed(settings: NodeSettings, nodeIndex: Int) -> UInt64 {
+        settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+    }
+
+    /// The seed of phase `phase`'s batches in round `round`; the first phase keeps the
+    /// stream a single-phase node has always drawn.
+    static func phaseSeed(_ samplingSeed: UInt64, round: Int, phase: Int) -> UInt64 {
+        samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(phase) &* 0x94D0_49BB_1331_11EB
     }
 }

@@ -136,11 +136,11 @@ public final class NodeRuntime: @unchecked Sendable {
             s.peers = mesh.peers().map { p in
                 NeighbourStatus(name: p.name, state: p.state.rawValue, latestRound: held[p.publicKey].map { Int($0.round) })
             }
-            let c = mesh.counters()
-            s.bytesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesIn })
-            s.bytesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesOut })
-            s.messagesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesIn })
-            s.messagesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesOut })
+            let c = mesh.counters(), total = c.totals
+            s.bytesIn = UInt64(total.bytesIn)
+            s.bytesOut = UInt64(total.bytesOut)
+            s.messagesIn = UInt64(total.messagesIn)
+            s.messagesOut = UInt64(total.messagesOut)
             s.rejections = Dictionary(uniqueKeysWithValues: c.rejections.filter { $0.value > 0 }.map { ("\($0.key)", UInt64($0.value)) })
         }
         return s
