@@ -28,6 +28,11 @@ final class Link {
     /// A SYNC is owed to this neighbour; it leaves once the last one is a window old.
     var syncPending = false
     var lastSyncSent: UInt64?
+    /// The publisher's chunks still to send again to this neighbour (it came back),
+    /// sent as the link's queue drains.
+    var chunkBacklog: [VerifiedUpdate] = []
+    /// When the chunks were last queued again for it.
+    var lastChunkResend: UInt64?
 
     init(member: Member, backoff: UInt64) {
         self.member = member
@@ -60,6 +65,13 @@ final class MeshLoop: @unchecked Sendable {
     /// The latest update per origin the payload validator refused: the same one again,
     /// by another path or a SYNC answer, is `replayed` and costs no second reading.
     private var refused: [PublicKey: HeldVersion] = [:]
+    /// The chunks this node published since its last `replacing` publish: sent again to
+    /// a neighbour that greets it anew.
+    private var ownChunks: [VerifiedUpdate] = []
+    /// Digests of the chunks accepted lately (a relayed or resent copy is dropped).
+    private var seenChunks = Set<[UInt8]>()
+    private var seenChunkOrder: [[UInt8]] = []
+    static let seenChunkLimit = 1 << 16
     /// When a SYNC of each origin was last answered.
     private var syncAnswered: [PublicKey: UInt64] = [:]
     /// Peers whose traffic is dropped both ways (fault injection), as last read.
@@ -179,7 +191,7 @@ final class MeshLoop: @unchecked Sendable {
         loop: while true {
             let now = monotonicMilliseconds()
             let untilTick = nextTick > now ? Int(nextTick - now) : 0
-            let backlog = links.values.contains { !$0.queue.isEmpty }
+            let backlog = links.values.contains { !$0.queue.isEmpty || !$0.chunkBacklog.isEmpty }
             _ = try? poller.poll(timeoutMilliseconds: backlog ? min(1, untilTick) : untilTick)
             // Drain input in bounded batches so timers and commands keep their turn.
             for _ in 0..<64 {
@@ -223,6 +235,13 @@ final class MeshLoop: @unchecked Sendable {
                 }
                 for l in links.values where l.state != .gone {
                     sendUpdate(update, ttl: config.ttl, to: l)
+                }
+            case .publishChunk(let chunk, let replacing):
+                if replacing { ownChunks.removeAll() }
+                ownChunks.append(chunk)
+                shared.locked { $0.pendingPublishes -= 1 }
+                for l in links.values where l.state != .gone {
+                    sendUpdate(chunk, ttl: config.ttl, to: l)
                 }
             }
         }
@@ -292,6 +311,8 @@ final class MeshLoop: @unchecked Sendable {
         // The sender is now known to be a member that relayed or sent a genuine message.
         if let k = senderKey { heard(k) }
         switch envelope.kind {
+        case .chunk:
+            guard envelope.origin == config.chunkPublisher else { throw .notPublisher }
         case .update:
             if let h = held[envelope.origin], !h.version.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
                 throw .replayed
@@ -339,7 +360,36 @@ final class MeshLoop: @unchecked Sendable {
                 origin: envelope.origin, round: envelope.round, sequence: envelope.sequence,
                 digest: envelope.payloadDigest, payload: Payload(payload), envelope: envelope)
             store(update, via: senderKey, named: senderName)
+        case .chunk:
+            guard envelope.origin != me, seenChunks.insert(envelope.payloadDigest).inserted else {
+                shared.locked { $0.counters.chunkDuplicates += 1 }
+                return
+            }
+            seenChunkOrder.append(envelope.payloadDigest)
+            if seenChunkOrder.count > Self.seenChunkLimit { seenChunks.remove(seenChunkOrder.removeFirst()) }
+            let chunk = VerifiedUpdate(
+                origin: envelope.origin, round: envelope.round, sequence: envelope.sequence,
+                digest: envelope.payloadDigest, payload: Payload(payload), envelope: envelope)
+            shared.locked {
+                $0.chunks.append(chunk)
+                $0.counters.chunksAccepted += 1
+            }
+            let ttl = envelope.ttl
+            guard ttl > 0 else { return }
+            for l in links.values where l.state != .gone && l.member.publicKey != senderKey && l.member.publicKey != envelope.origin {
+                sendUpdate(chunk, ttl: ttl - 1, to: l)
+            }
         }
+    }
+
+    /// Queues this node's chunks again for `l`, at most once per liveness window: it
+    /// greeted us anew, so it may have lost what it had (a restart).
+    private func resendChunks(to l: Link) {
+        guard !ownChunks.isEmpty else { return }
+        let now = monotonicMilliseconds()
+        if let last = l.lastChunkResend, now - min(now, last) < window { return }
+        l.lastChunkResend = now
+        l.chunkBacklog = ownChunks
     }
 
     private func reject(_ reason: RejectionReason, from senderName: String) {
@@ -381,6 +431,7 @@ final class MeshLoop: @unchecked Sendable {
                 return
             }
             greet(link, force: true)
+            resendChunks(to: link)
         } else {
             // It greets us although we hear it: it may have taken us for gone. Greet back
             // (spaced), so that it learns we are here and we learn what we missed.
@@ -424,6 +475,7 @@ final class MeshLoop: @unchecked Sendable {
             l.helloBackoff = UInt64(config.reconnectMilliseconds)
             // It is back (or new): tell it who we are and ask for what we missed.
             greet(l)
+            resendChunks(to: l)
         }
     }
 
@@ -438,7 +490,10 @@ final class MeshLoop: @unchecked Sendable {
             var s: PeerState = missed >= UInt64(config.livenessIntervals) ? .gone : missed >= 2 ? .suspect : .alive
             if l.lastHeard == nil && s != .gone { s = .connecting }
             if s != l.state { setState(l, s) }
-            if s == .gone { l.queue.removeAll() }
+            if s == .gone {
+                l.queue.removeAll()
+                l.chunkBacklog.removeAll()
+            }
             guard l.dealer != nil else { continue }
             sendPendingSync(l, now: now)
             if l.state != .alive && now >= l.nextHello {
@@ -575,6 +630,12 @@ final class MeshLoop: @unchecked Sendable {
                 guard (try? d.send(multipart: frames, flags: .dontWait)) == true else { break }
                 l.queue.removeFirst()
                 sent(frames.reduce(0) { $0 + $1.count }, to: l)
+            }
+        }
+        // Chunks sent again go out as the link keeps up, never overflowing its queue.
+        for l in links.values where !l.chunkBacklog.isEmpty && l.state != .gone && l.queue.count < 2 {
+            while !l.chunkBacklog.isEmpty && l.queue.count < 2 {
+                sendUpdate(l.chunkBacklog.removeFirst(), ttl: 0, to: l)
             }
         }
     }

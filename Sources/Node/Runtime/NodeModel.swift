@@ -62,8 +62,12 @@ public final class NodeModel {
     public let scheme: any PersonalizationScheme
     public let splits: DatasetSplits
     public let settings: NodeSettings
-    /// The digest of the base every update names.
+    /// The digest of the base every update names (fedbiot: of the part the emulator and
+    /// the full model share, so clients and the aligner name one base).
     public let baseDigest: String
+    /// FedBiOT: the emulator's plan, and on the aligner what aggregates and aligns.
+    public let emulatorPlan: EmulatorPlan?
+    public let aligner: FedBiOTAligner?
     let trustBatches: [TokenBatch]
     let testBatches: [TokenBatch]
     let referenceBatches: [TokenBatch]
@@ -81,26 +85,27 @@ public final class NodeModel {
         scheme: (any PersonalizationScheme)? = nil
     ) throws {
         self.settings = settings
-        do {
-            self.scheme = try scheme ?? Schemes.make(settings.scheme, settings: settings.schemeSettings)
-        } catch let error as SchemeError {
-            throw NodeModelError.scheme(error.description)
-        }
         let tokenizer: any Tokenizer
         do { tokenizer = try TokenizerSource.load(settings.tokenizer, baseDirectory: baseDirectory) } catch {
             throw NodeModelError.tokenizer(error.description)
         }
+        var schemeSettings = settings.schemeSettings
+        let fedbiotBase = try FedBiOTBase.loadIfFedBiOT(settings: settings, replaced: scheme != nil, baseDirectory: baseDirectory,
+                                                        vocabularySize: tokenizer.vocabularySize)
+        schemeSettings.emulatorPlan = fedbiotBase?.plan
+        emulatorPlan = fedbiotBase?.plan
         do {
-            let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
-            model = try source.load(slots: self.scheme.slots, seed: settings.seed, vocabularySize: tokenizer.vocabularySize)
-        } catch {
-            throw NodeModelError.baseModel(error.description)
+            self.scheme = try scheme ?? Schemes.make(settings.scheme, settings: schemeSettings)
+        } catch let error as SchemeError {
+            throw NodeModelError.scheme(error.description)
         }
+        model = try Self.loadModel(settings: settings, fedbiot: fedbiotBase, slots: self.scheme.slots, baseDirectory: baseDirectory,
+                                   vocabularySize: tokenizer.vocabularySize)
         guard settings.sequenceLength <= model.config.maxSequenceLength else {
             throw NodeModelError.baseModel(
                 "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
         }
-        baseDigest = model.baseDigest()
+        baseDigest = Self.digest(of: model, outside: fedbiotBase?.plan.middleBlocks)
         do {
             let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
             let f = settings.splits
@@ -116,6 +121,9 @@ public final class NodeModel {
             schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
             weightDecay: Float(settings.weightDecay))
         samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        Self.prepareFedBiOT(scheme: self.scheme, trainer: trainer, role: settings.role)
+        aligner = try Self.makeAligner(full: model, base: fedbiotBase, scheme: self.scheme, settings: settings, baseDirectory: baseDirectory,
+                                       tokenizer: tokenizer, seed: samplingSeed)
         trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
         let model = model, batches = trustBatches
         do {
@@ -154,6 +162,52 @@ public final class NodeModel {
             }
         } catch {
             throw NodeModelError.data("reference batches: \(error)")
+        }
+    }
+
+    /// The base digest updates name: over the part outside the emulated `middle` (fedbiot), or all of it.
+    static func digest(of model: TransformerModel, outside middle: [Int]?) -> String {
+        middle.map { model.baseDigest(outside: $0) } ?? model.baseDigest()
+    }
+
+    /// A fedbiot client's steps carry the proximal term; the aligner takes none.
+    static func prepareFedBiOT(scheme: any PersonalizationScheme, trainer: Trainer, role: FedBiOTRole) {
+        guard let fedbiot = scheme as? FedBiOT else { return }
+        fedbiot.installProximalTerm(on: trainer)
+        fedbiot.trainsLocally = role == .client
+    }
+
+    /// The aligner's copy of the emulator and its alignment on `public_data`.
+    static func makeAligner(
+        full: TransformerModel, base: FedBiOTBase?, scheme: any PersonalizationScheme, settings: NodeSettings, baseDirectory: String,
+        tokenizer: any Tokenizer, seed: UInt64
+    ) throws -> FedBiOTAligner? {
+        guard let cut = base?.emulator, let slots = (scheme as? FedBiOT)?.slots else { return nil }
+        guard let publicData = settings.publicData else { throw NodeModelError.data("the fedbiot aligner needs public_data") }
+        let path = publicData.hasPrefix("/") ? publicData : FileSystem.join(baseDirectory, publicData)
+        do {
+            let emulator = try TransformerModel(config: cut.config, slots: slots, seed: settings.seed, parameters: cut.parameters)
+            let text = try TextDataset.load(from: path, tokenizer: tokenizer)
+                .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: settings.sequenceLength, seed: settings.seed)
+            return try FedBiOTAligner(full: full, emulator: emulator, plan: cut.plan, fedbiot: settings.fedbiot,
+                                      publicText: try text.train.sampler(batchSize: settings.batchSize, seed: seed ^ 0xA11C_4E5D))
+        } catch {
+            throw NodeModelError.data("public_data \(path): \(error)")
+        }
+    }
+
+    /// The base with `slots`: a fedbiot node's emulator or full model, or the settings' source.
+    static func loadModel(
+        settings: NodeSettings, fedbiot: FedBiOTBase?, slots: [AdapterSlotSpec], baseDirectory: String, vocabularySize: Int
+    ) throws -> TransformerModel {
+        do {
+            if let fedbiot {
+                return try TransformerModel(config: fedbiot.config, slots: slots, seed: settings.seed, parameters: fedbiot.tensors)
+            }
+            let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
+            return try source.load(slots: slots, seed: settings.seed, vocabularySize: vocabularySize)
+        } catch {
+            throw NodeModelError.baseModel("\(error)")
         }
     }
 
