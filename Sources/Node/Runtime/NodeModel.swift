@@ -237,6 +237,9 @@ public final class NodeModel {
         if done == 0, let figures = scheme.roundFigures, let loss = figures["policy_loss"] {
             return (loss, Int(figures["policy_steps"] ?? 0))
         }
+        // A round without phases (the fedbiot aligner) takes no steps and has no train loss: 0
+        // stands for it (metrics are JSON, which has no NaN; its alignment loss is in its figures).
+        if scheme.phases(round: round).isEmpty { return (0, 0) }
         return (done > 0 ? total / Double(done) : .nan, done)
     }
 
