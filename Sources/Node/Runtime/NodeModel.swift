@@ -105,7 +105,7 @@ public final class NodeModel {
             throw NodeModelError.baseModel(
                 "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
         }
-        baseDigest = Self.digest(of: model, outside: fedbiotBase?.plan.middleBlocks)
+        baseDigest = Self.digest(of: model, scheme: self.scheme)
         do {
             let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
             let f = settings.splits
@@ -165,9 +165,10 @@ public final class NodeModel {
         }
     }
 
-    /// The base digest updates name: over the part outside the emulated `middle` (fedbiot), or all of it.
-    static func digest(of model: TransformerModel, outside middle: [Int]?) -> String {
-        middle.map { model.baseDigest(outside: $0) } ?? model.baseDigest()
+    /// The base digest updates name: fedbiot's over the part outside the emulated
+    /// middle (FedBiOTExchange.swift, as the experiment names it), or all of it.
+    static func digest(of model: TransformerModel, scheme: any PersonalizationScheme) -> String {
+        (scheme as? FedBiOT)?.baseDigest(of: model) ?? model.baseDigest()
     }
 
     /// A fedbiot client's steps carry the proximal term; the aligner takes none.
