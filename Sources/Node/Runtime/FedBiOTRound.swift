@@ -30,7 +30,7 @@ final class FedBiOTNode {
     let alignerKey: PublicKey
     /// The client's chunks on disk (resumable), under `<state>/emulator`.
     let assembler: EmulatorAssembler?
-    /// The newest emulator applied, kept for a restart.
+    /// The newest emulator applied (a client, kept for a restart) or published (the aligner).
     let emulatorPath: String
     /// The version (aligner round) of the emulator in use; 0: the one built at the start.
     private(set) var emulatorVersion: UInt64 = 0
@@ -159,6 +159,8 @@ final class FedBiOTNode {
         if let emulator = output.emulator {
             let chunks = try EmulatorChunk.split(emulator, version: UInt64(round), maxPayloadBytes: min(Self.chunkBytes, settings.maxPayloadBytes), keys: keys)
             for (k, chunk) in chunks.enumerated() { try mesh.publishChunk(round: UInt64(round), payload: chunk, replacing: k == 0) }
+            // Kept as sent: what every client's verified copy must equal byte for byte.
+            try FileSystem.writeAtomically(emulator, to: emulatorPath)
             emulatorVersion = UInt64(round)
         }
         _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.encode(output.adapter))
