@@ -72,6 +72,9 @@ final class MeshLoop: @unchecked Sendable {
     private var seenChunks = Set<[UInt8]>()
     private var seenChunkOrder: [[UInt8]] = []
     static let seenChunkLimit = 1 << 16
+    /// What a CURVE MESSAGE command adds to a frame on the wire (command name, nonce,
+    /// flags, MAC: 33 bytes), rounded up.
+    static let curveBoxBytes = 64
     /// When a SYNC of each origin was last answered.
     private var syncAnswered: [PublicKey: UInt64] = [:]
     /// Peers whose traffic is dropped both ways (fault injection), as last read.
@@ -129,7 +132,10 @@ final class MeshLoop: @unchecked Sendable {
             let window = Int32(clamping: config.livenessIntervals * config.heartbeatMilliseconds)
             try router.set(.heartbeatIntervalMilliseconds, Int32(clamping: config.heartbeatMilliseconds))
             try router.set(.heartbeatTimeoutMilliseconds, window)
-            try router.set(.maxMessageSize, Int64(config.maxPayloadBytes))
+            // libzmq measures a CURVE message as it travels, boxed: the largest payload
+            // must fit with the box around it (a longer payload is refused as oversized
+            // by the declared length before it is read).
+            try router.set(.maxMessageSize, Int64(config.maxPayloadBytes + (config.curve ? Self.curveBoxBytes : 0)))
             try router.set(.receiveHighWaterMark, 64)
             if config.socketBufferBytes > 0 { try router.set(.receiveBufferBytes, config.socketBufferBytes) }
             if config.curve {
