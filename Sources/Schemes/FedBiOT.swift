@@ -39,6 +39,9 @@ public struct FedBiOTSettings: Sendable, Equatable, Codable {
     public var emulatorHalf: Bool = false
     /// ε of the clients' proximal term.
     public var proximal: Double = 0.01
+    /// Milliseconds the aligner waits between two chunks of an emulator (nil: none), so
+    /// a large emulator does not take the links for itself in one burst.
+    public var chunkIntervalMilliseconds: Int? = nil
 
     public init() {}
 

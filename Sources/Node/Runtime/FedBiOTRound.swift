@@ -158,7 +158,11 @@ final class FedBiOTNode {
         }
         if let emulator = output.emulator {
             let chunks = try EmulatorChunk.split(emulator, version: UInt64(round), maxPayloadBytes: min(Self.chunkBytes, settings.maxPayloadBytes), keys: keys)
-            for (k, chunk) in chunks.enumerated() { try mesh.publishChunk(round: UInt64(round), payload: chunk, replacing: k == 0) }
+            let interval = Double(scheme.fedbiot.chunkIntervalMilliseconds ?? 0) / 1000
+            for (k, chunk) in chunks.enumerated() {
+                if k > 0 && interval > 0 { Thread.sleep(forTimeInterval: interval) }
+                try mesh.publishChunk(round: UInt64(round), payload: chunk, replacing: k == 0)
+            }
             // Kept as sent: what every client's verified copy must equal byte for byte.
             try FileSystem.writeAtomically(emulator, to: emulatorPath)
             emulatorVersion = UInt64(round)
