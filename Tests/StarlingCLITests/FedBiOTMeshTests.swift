@@ -9,7 +9,7 @@ import Testing
 /// emulator is reaching it and started again on its state folder; a sixth member, run
 /// here, sends a CHUNK of its own.
 @Suite(.serialized) struct FedBiOTMeshTests {
-    static let rounds = 3
+    static let rounds = 2
     static let clients = ["alice", "bob", "carol", "dave"]
 
     /// The topology: edges aligner–client, and the sixth member `mallory` (never a
