@@ -82,7 +82,7 @@ extension Experiment {
                 parameters: entry.hasEmulator ? cut.parameters : fullTensors, dataPath: t.resolve(t.nodes[i].data), tokenizer: tokenizer,
                 nodeIndex: i)
         }
-        let digest = clients[0].model.baseDigest()
+        let digest = clients[0].scheme.baseDigest(of: clients[0].model)
         let expectation = try clients[0].scheme.expectation(model: clients[0].model, baseDigest: digest)
 
         var alignmentCut: Double?, alignmentStart: Double?, emulatorBytes = 0

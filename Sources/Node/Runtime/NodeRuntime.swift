@@ -68,6 +68,8 @@ public final class NodeRuntime: @unchecked Sendable {
     /// For each origin, its latest update's round and this node's round when it was
     /// first held: how long the origin has been silent, whatever round it is at.
     private var progress: [PublicKey: (round: UInt64, seenAt: Int)] = [:]
+    /// The fedbiot scheme's round (FedBiOTRound.swift); nil for the other schemes.
+    let fedbiot: FedBiOTNode?
 
     private let lock = NSLock()
     private var status: NodeStatus
@@ -110,6 +112,11 @@ public final class NodeRuntime: @unchecked Sendable {
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
             nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve), scheme: scheme)
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
+        if let scheme = nodeModel.scheme as? FedBiOT, let aligner = FedBiOTNode.aligner(of: topology, keys: memberKeys) {
+            fedbiot = try FedBiOTNode(nodeModel: nodeModel, scheme: scheme, role: node.settings.role, alignerKey: aligner, state: state, log: log)
+        } else {
+            fedbiot = nil
+        }
     }
 
     /// Public keys of every member: from the topology, or from `<state>/<node>/node.pub`.
@@ -221,7 +228,20 @@ public final class NodeRuntime: @unchecked Sendable {
 
             var waitingSeconds = 0.0, trustSeconds = 0.0, candidates = 0
             let aggregates = nodeModel.scheme.aggregates(round: round)
-            if aggregates {
+            if aggregates, let fedbiot {
+                update { $0.phase = .waiting }
+                let waitStart = clock.now
+                if fedbiot.role == .aligner {
+                    let clients = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
+                    let (n, record) = try fedbiot.alignerRound(round, mesh: mesh, settings: settings, trust: trustConfig, keys: keys, clients: clients, stop: stop)
+                    candidates = n
+                    if let record { trustHistory.append(record) }
+                } else {
+                    candidates = try fedbiot.clientRound(round, mesh: mesh, settings: settings, stop: stop)
+                }
+                waitingSeconds = (clock.now - waitStart).seconds
+                if stop.isRequested { return .stopped(round: progress.round) }
+            } else if aggregates {
                 update { $0.phase = .waiting }
                 let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
@@ -406,6 +426,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.maxPayloadBytes = settings.maxPayloadBytes
         config.ttl = UInt8(min(255, settings.ttl))
         config.curve = settings.curve
+        config.chunkPublisher = fedbiot?.alignerKey
         // An update that is no adapter of this node's published slot and base is refused
         // at receipt: never stored, never relayed, counted and kept with its reason.
         let expected = try nodeModel.expectation()
