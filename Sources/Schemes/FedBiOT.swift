@@ -39,6 +39,9 @@ public struct FedBiOTSettings: Sendable, Equatable, Codable {
     public var emulatorHalf: Bool = false
     /// ε of the clients' proximal term.
     public var proximal: Double = 0.01
+    /// Milliseconds the aligner waits between two chunks of an emulator (nil: none), so
+    /// a large emulator does not take the links for itself in one burst.
+    public var chunkIntervalMilliseconds: Int? = nil
 
     public init() {}
 
@@ -64,6 +67,10 @@ public final class FedBiOT: PersonalizationScheme {
     public let plan: EmulatorPlan
     /// The adapter at the start of the round: the proximal term's anchor.
     public private(set) var anchor: LoRAAdapter?
+    /// False on the aligner: it trains no adapter of its own, it aggregates and aligns.
+    public var trainsLocally = true
+    /// What the node reports of the round (AdapEmu, AdapFu, the emulator's version).
+    public var figures: [String: Double]?
 
     public init(settings: SchemeSettings, fedbiot: FedBiOTSettings, plan: EmulatorPlan) {
         self.settings = settings
@@ -84,8 +91,11 @@ public final class FedBiOT: PersonalizationScheme {
     public var candidateSlot: String { Self.slot }
 
     public func phases(round: Int) -> [TrainingPhase] {
-        [TrainingPhase(name: "local", trains: [.slot(Self.slot)], steps: settings.localSteps)]
+        guard trainsLocally else { return [] }
+        return [TrainingPhase(name: "local", trains: [.slot(Self.slot)], steps: settings.localSteps)]
     }
+
+    public var roundFigures: [String: Double]? { figures }
 
     public func aggregates(round: Int) -> Bool { round > settings.warmupRounds }
 

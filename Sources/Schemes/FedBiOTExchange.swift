@@ -6,12 +6,19 @@
 // experiment call these same functions.
 //
 // The base digest every payload names is the one both sides can compute: the digest
-// of the emulator as built from the full checkpoint (before any alignment), or of the
-// full model when the clients hold it whole.
+// of the part the emulator and the full model hold alike (everything outside the
+// emulated middle, `baseDigest(of:)`), so a client on the emulator, a client on the
+// full model and the aligner name one base, and an aligned emulator does not change it.
 
 import Learning
 
 extension FedBiOT {
+    /// The digest of `model`'s part outside the emulated middle blocks: equal on the
+    /// emulator and on the full model it was cut from, whatever the emulator's blocks hold.
+    public func baseDigest(of model: TransformerModel) -> String {
+        model.baseDigest(outside: plan.middleBlocks)
+    }
+
     /// What every payload of this scheme must be, for a model whose published slot
     /// looks like `model`'s.
     public func expectation(model: TransformerModel, baseDigest: String) throws -> PayloadExpectation {

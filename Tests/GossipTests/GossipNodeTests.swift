@@ -157,6 +157,27 @@ func honestRejections(_ node: GossipNode) -> Int {
         #expect(node.latestUpdates().isEmpty)
     }
 
+    /// A payload of exactly the maximum reaches the other node, with CURVE (whose
+    /// framing adds bytes to every message on the wire) and without.
+    @Test(arguments: [false, true]) func aPayloadOfTheMaximumArrives(curve: Bool) throws {
+        let a = try SigningKeyPair(), b = try SigningKeyPair()
+        var ma = Member(name: "a", publicKey: a.publicKey)
+        let mb = Member(name: "b", publicKey: b.publicKey)
+        var configA = testConfig(a, endpoint: "tcp://127.0.0.1:*", members: [ma, mb], neighbours: [], curve: curve)
+        configA.maxPayloadBytes = 4096
+        let nodeA = try GossipNode(config: configA)
+        defer { nodeA.stop() }
+        ma.endpoint = nodeA.endpoint
+        var configB = testConfig(b, endpoint: "tcp://127.0.0.1:*", members: [ma, mb], neighbours: ["a"], curve: curve)
+        configB.maxPayloadBytes = 4096
+        let nodeB = try GossipNode(config: configB)
+        defer { nodeB.stop() }
+        #expect(nodeB.waitForPeers(["a"], state: .alive, timeoutSeconds: 10))
+        let payload = [UInt8](repeating: 0x4D, count: 4096)
+        try nodeB.publish(round: 1, payload: payload)
+        #expect(nodeA.waitForUpdates(round: 1, from: [b.publicKey], timeoutSeconds: 10)[b.publicKey]?.payload.bytes == payload)
+    }
+
     @Test func aNeighbourThatIsNotAMemberIsAConfigError() throws {
         let a = try SigningKeyPair()
         #expect(throws: GossipError.invalidConfig("neighbour zed is not a member")) {

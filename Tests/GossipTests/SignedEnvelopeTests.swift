@@ -120,7 +120,7 @@ func sampleEnvelope(_ keys: SigningKeyPair, payload: [UInt8] = Array("a payload"
         #expect(reason { $0[0] = UInt8(ascii: "X") } == .badMagic)
         #expect(reason { $0[4] = 2 } == .unknownVersion)
         #expect(reason { $0[5] = 0 } == .unknownKind)
-        #expect(reason { $0[5] = 6 } == .unknownKind)
+        #expect(reason { $0[5] = UInt8(EnvelopeKind.allCases.count + 1) } == .unknownKind)  // past the last kind (chunk, 6)
         #expect(reason { $0[6] = 1 } == .malformed)  // flags
         #expect(reason { $0[12] = 1 } == .malformed)  // reserved
         #expect(reason { $0[168] = 6 } == .malformed)  // TTL above its signed limit

@@ -87,7 +87,8 @@ import Testing
                 #expect((wall["previous_commit"] != nil) == (m.round > 1))
                 // The consecutive phases are the round's wall time; the training phase is trainingSeconds.
                 let consecutive = wall.filter { !optional.contains($0.key) }.values.reduce(0, +)
-                #expect(abs(consecutive - m.seconds) < 0.01, "phases \(consecutive) s, round \(m.seconds) s")
+                // Between two phases' clocks the thread may wait for a core: 10 ms and 2 % slack.
+                #expect(abs(consecutive - m.seconds) < 0.01 + 0.02 * m.seconds, "phases \(consecutive) s, round \(m.seconds) s")
                 #expect(abs(wall["training"]! - m.trainingSeconds) < 0.01)
                 // waitingSeconds spans the exchange: publishing, the wait, the candidate list.
                 let exchange = ["publish", "wait", "candidates"].reduce(0) { $0 + wall[$1, default: 0] }

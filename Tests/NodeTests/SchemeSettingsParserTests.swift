@@ -114,7 +114,7 @@ import Testing
 
     @Test func fedbiotKeysAndRolesReachTheSettings() throws {
         let text = Self.topology("""
-            fedbiot = { adapter_blocks = 4, drop_ratio = 0.5, layout = "offsite", lambda = 0.5, align_steps = 3, align_lr = 0.001, emulator_every = 2, emulator_dtype = "f16", proximal = 0.1 }
+            fedbiot = { adapter_blocks = 4, drop_ratio = 0.5, layout = "offsite", lambda = 0.5, align_steps = 3, align_lr = 0.001, emulator_every = 2, emulator_dtype = "f16", proximal = 0.1, chunk_interval_ms = 5 }
             """)
         let (topology, d) = TopologyParser.parse(text: text, path: "fb.toml")
         #expect(d.isEmpty, "\(d)")
@@ -124,6 +124,7 @@ import Testing
         let f = phone.schemeSettings.fedbiot
         #expect(f.adapterBlocks == 4 && f.dropRatio == 0.5 && f.layout == .offsite && f.lambda == 0.5 && f.alignSteps == 3)
         #expect(f.alignLearningRate == 0.001 && f.emulatorEvery == 2 && f.emulatorDType == .f16 && f.proximal == 0.1)
+        #expect(f.chunkIntervalMilliseconds == 5 && server.schemeSettings.fedbiot.chunkIntervalMilliseconds == 5)
     }
 
     @Test func badFedbiotValuesAreReportedWithTheirLines() {

@@ -6,7 +6,7 @@ import Testing
 
 /// How long a round waits for neighbours that will not deliver: bounded by the liveness
 /// window for one that never starts, and by `staleness_rounds` full waits for one that
-/// is alive but never publishes.
+/// is alive but never publishes; one that publishes but is rounds behind is waited for.
 @Suite(.serialized) struct WaitingTests {
     static func topology(_ name: String, timeoutMilliseconds: Int) throws -> Topology {
         try preparedTopology("""
@@ -65,5 +65,47 @@ import Testing
         let full = waits.filter { $0 >= 1.4 }.count
         #expect(full <= 2, "\(waits)")
         #expect(waits.dropFirst(2).allSatisfy { $0 < 0.5 }, "after staleness_rounds rounds bob is not waited for: \(waits)")
+    }
+
+    @Test func aMemberThatPublishesButIsRoundsBehindIsWaitedFor() throws {
+        let t = try Self.topology("behind", timeoutMilliseconds: 1000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let context = try ZMQContext()
+        let keys = try NodeRuntime.memberKeys(t)
+        // bob publishes a readable update each time alice starts a round, always three
+        // rounds behind hers: more than staleness_rounds (2), so never a candidate, but new.
+        let payload = try NodeRuntime(topology: t, index: 1, context: context).nodeModel.payload()
+        var config = MeshConfig(
+            keys: try SigningKeyPair.load(from: StateDirectory(path: t.stateDirectory(of: 1)).keyPath), endpoint: t.nodes[1].endpoint,
+            members: t.nodes.enumerated().map { Member(name: $1.name, publicKey: keys[$0], endpoint: $1.endpoint) }, neighbours: ["alice"])
+        config.curve = false
+        config.heartbeatMilliseconds = 50
+        config.livenessIntervals = 4
+        let bob = try GossipNode(config: config, context: context)
+        defer { bob.stop() }
+        let runtime = try NodeRuntime(topology: t, index: 0, context: context)
+        let done = StopRequest()
+        let publisher = Thread {
+            var published = 0
+            let until = Date().addingTimeInterval(120)
+            while !done.isRequested && Date() < until {
+                let round = runtime.currentStatus().round
+                if round - 3 > published {
+                    published = round - 3
+                    _ = try? bob.publish(round: UInt64(published), payload: payload)
+                }
+                usleep(5_000)
+            }
+        }
+        publisher.start()
+        defer { done.request() }
+        #expect(try runtime.run(stop: StopRequest()) == .finished(round: 6))
+        let metrics = try StateDirectory(path: t.stateDirectory(of: 0)).metrics().filter(\.aggregated)
+        #expect(metrics.count == 5)
+        // Rounds 5 and 6: bob published rounds 2 and 3 as alice began them, so she waits
+        // the whole timeout for his update of her round, and has no candidate from him.
+        let late = metrics.filter { $0.round >= 5 }
+        #expect(late.count == 2 && late.allSatisfy { $0.waitingSeconds >= 0.9 }, "\(metrics.map { ($0.round, $0.waitingSeconds) })")
+        #expect(late.allSatisfy { $0.candidates == 0 }, "\(late.map(\.candidates))")
     }
 }

@@ -118,6 +118,30 @@ public final class GossipNode: @unchecked Sendable {
         return update
     }
 
+    /// Signs and sends one chunk of a file to every neighbour (paced as `publish` is).
+    /// The mesh keeps the chunks sent since the last `replacing` call and sends them
+    /// again to a neighbour that comes back, so a restarted member gets what it lacks.
+    public func publishChunk(round: UInt64, payload: [UInt8], replacing: Bool) throws(GossipError) {
+        guard payload.count <= config.maxPayloadBytes else { throw .payloadTooLarge(bytes: payload.count, limit: config.maxPayloadBytes) }
+        let envelope: SignedEnvelope
+        let body: Payload
+        do {
+            envelope = try SignedEnvelope.sign(kind: .chunk, round: round, sequence: shared.nextSequence(), ttl: config.ttl, payload: payload, by: config.keys)
+            body = try Payload(copying: payload)
+        } catch let e as ZMQError { throw .zeroMQ(e) } catch { throw .invalidConfig("\(error)") }
+        let chunk = VerifiedUpdate(origin: config.keys.publicKey, round: round, sequence: envelope.sequence, digest: envelope.payloadDigest,
+                                   payload: body, envelope: envelope)
+        try submit(.publishChunk(chunk, replacing: replacing), waitForRoom: true)
+    }
+
+    /// The chunks accepted since the last call, oldest first (each once).
+    public func takeChunks() -> [[UInt8]] {
+        shared.locked { s in
+            defer { s.chunks.removeAll() }
+            return s.chunks.map(\.payload.bytes)
+        }
+    }
+
     /// The latest verified update of every origin held (this node's own included).
     public func latestUpdates() -> [PublicKey: VerifiedUpdate] {
         shared.locked { $0.latest }
@@ -202,6 +226,7 @@ public final class GossipNode: @unchecked Sendable {
 /// A request from a caller's thread to the mesh thread.
 enum MeshCommand {
     case publish(VerifiedUpdate)
+    case publishChunk(VerifiedUpdate, replacing: Bool)
     case stop
 }
 
@@ -209,6 +234,8 @@ enum MeshCommand {
 final class MeshShared: @unchecked Sendable {
     struct State {
         var latest: [PublicKey: VerifiedUpdate] = [:]
+        /// Accepted CHUNKs not yet taken by `takeChunks`.
+        var chunks: [VerifiedUpdate] = []
         var peers: [String: PeerStatus] = [:]
         var counters = MeshCounters()
         var commands: [MeshCommand] = []
@@ -246,9 +273,13 @@ final class MeshShared: @unchecked Sendable {
     func push(_ command: MeshCommand, wake: ZMQSocket) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        if state.stopping, case .publish = command { return false }
+        let publishes = switch command {
+        case .publish, .publishChunk: true
+        case .stop: false
+        }
+        if state.stopping, publishes { return false }
         state.commands.append(command)
-        if case .publish = command { state.pendingPublishes += 1 }
+        if publishes { state.pendingPublishes += 1 }
         // A full wake pipe already holds a wake-up; the byte is only a doorbell.
         _ = try? wake.send([UInt8(1)], flags: .dontWait)
         return true

@@ -79,6 +79,9 @@ public struct MeshConfig: Sendable {
     public var maxPendingPublishes: Int = 4
     /// The longest `publish` waits for room before queueing anyway.
     public var publishTimeoutSeconds: Double = 30
+    /// The one member whose CHUNKs are taken (nil: none is); a CHUNK of any other
+    /// origin is refused as `notPublisher`.
+    public var chunkPublisher: PublicKey? = nil
     /// Kernel socket buffers in bytes (0 keeps the system's default).
     public var socketBufferBytes: Int32 = 4 << 20
 

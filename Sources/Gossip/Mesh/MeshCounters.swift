@@ -64,6 +64,10 @@ public struct MeshCounters: Sendable, Equatable {
     public var syncAnswersTrimmed = 0
     /// Messages dropped, in or out, because their peer is blocked (`setBlockedPeers`).
     public var blockedDrops = 0
+    /// CHUNKs accepted, and copies of ones already accepted (dropped without a count
+    /// as refusals: the publisher sends its chunks again to a member that comes back).
+    public var chunksAccepted = 0
+    public var chunkDuplicates = 0
     /// The latest `unreadablePayload` refusal per origin name.
     public var payloadRefusals: [String: PayloadRefusal] = [:]
 
@@ -71,4 +75,15 @@ public struct MeshCounters: Sendable, Equatable {
 
     /// Total refusals.
     public var rejectionTotal: Int { rejections.values.reduce(0, +) }
+
+    /// Traffic over every link together.
+    public var totals: PeerCounters {
+        peers.values.reduce(into: PeerCounters()) { sum, c in
+            sum.messagesIn += c.messagesIn
+            sum.bytesIn += c.bytesIn
+            sum.messagesOut += c.messagesOut
+            sum.bytesOut += c.bytesOut
+            sum.dropped += c.dropped
+        }
+    }
 }

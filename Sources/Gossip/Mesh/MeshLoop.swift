@@ -28,6 +28,11 @@ final class Link {
     /// A SYNC is owed to this neighbour; it leaves once the last one is a window old.
     var syncPending = false
     var lastSyncSent: UInt64?
+    /// The publisher's chunks still to send again to this neighbour (it came back),
+    /// sent as the link's queue drains.
+    var chunkBacklog: [VerifiedUpdate] = []
+    /// When the chunks were last queued again for it.
+    var lastChunkResend: UInt64?
 
     init(member: Member, backoff: UInt64) {
         self.member = member
@@ -60,6 +65,16 @@ final class MeshLoop: @unchecked Sendable {
     /// The latest update per origin the payload validator refused: the same one again,
     /// by another path or a SYNC answer, is `replayed` and costs no second reading.
     private var refused: [PublicKey: HeldVersion] = [:]
+    /// The chunks this node published since its last `replacing` publish: sent again to
+    /// a neighbour that greets it anew.
+    private var ownChunks: [VerifiedUpdate] = []
+    /// Digests of the chunks accepted lately (a relayed or resent copy is dropped).
+    private var seenChunks = Set<[UInt8]>()
+    private var seenChunkOrder: [[UInt8]] = []
+    static let seenChunkLimit = 1 << 16
+    /// What a CURVE MESSAGE command adds to a frame on the wire (command name, nonce,
+    /// flags, MAC: 33 bytes), rounded up.
+    static let curveBoxBytes = 64
     /// When a SYNC of each origin was last answered.
     private var syncAnswered: [PublicKey: UInt64] = [:]
     /// Peers whose traffic is dropped both ways (fault injection), as last read.
@@ -117,7 +132,10 @@ final class MeshLoop: @unchecked Sendable {
             let window = Int32(clamping: config.livenessIntervals * config.heartbeatMilliseconds)
             try router.set(.heartbeatIntervalMilliseconds, Int32(clamping: config.heartbeatMilliseconds))
             try router.set(.heartbeatTimeoutMilliseconds, window)
-            try router.set(.maxMessageSize, Int64(config.maxPayloadBytes))
+            // libzmq measures a CURVE message as it travels, boxed: the largest payload
+            // must fit with the box around it (a longer payload is refused as oversized
+            // by the declared length before it is read).
+            try router.set(.maxMessageSize, Int64(config.maxPayloadBytes + (config.curve ? Self.curveBoxBytes : 0)))
             try router.set(.receiveHighWaterMark, 64)
             if config.socketBufferBytes > 0 { try router.set(.receiveBufferBytes, config.socketBufferBytes) }
             if config.curve {
@@ -179,7 +197,7 @@ final class MeshLoop: @unchecked Sendable {
         loop: while true {
             let now = monotonicMilliseconds()
             let untilTick = nextTick > now ? Int(nextTick - now) : 0
-            let backlog = links.values.contains { !$0.queue.isEmpty }
+            let backlog = links.values.contains { !$0.queue.isEmpty || !$0.chunkBacklog.isEmpty }
             _ = try? poller.poll(timeoutMilliseconds: backlog ? min(1, untilTick) : untilTick)
             // Drain input in bounded batches so timers and commands keep their turn.
             for _ in 0..<64 {
@@ -223,6 +241,13 @@ final class MeshLoop: @unchecked Sendable {
                 }
                 for l in links.values where l.state != .gone {
                     sendUpdate(update, ttl: config.ttl, to: l)
+                }
+            case .publishChunk(let chunk, let replacing):
+                if replacing { ownChunks.removeAll() }
+                ownChunks.append(chunk)
+                shared.locked { $0.pendingPublishes -= 1 }
+                for l in links.values where l.state != .gone {
+                    sendUpdate(chunk, ttl: config.ttl, to: l)
                 }
             }
         }
@@ -291,10 +316,19 @@ final class MeshLoop: @unchecked Sendable {
         guard envelope.hasValidSignature else { throw .badSignature }
         // The sender is now known to be a member that relayed or sent a genuine message.
         if let k = senderKey { heard(k) }
+        // A copy of the held version with more TTL left: it came by a shorter path than the
+        // first copy, which arrived by a longer one and stopped short of the nodes within
+        // the origin's reach. Relay it as far as it can still go.
+        var raisesTTL = false
         switch envelope.kind {
+        case .chunk:
+            guard envelope.origin == config.chunkPublisher else { throw .notPublisher }
         case .update:
             if let h = held[envelope.origin], !h.version.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
-                throw .replayed
+                guard h.round == envelope.round, h.sequence == envelope.sequence, h.digest == envelope.payloadDigest,
+                      envelope.ttl > h.envelope.ttl
+                else { throw .replayed }
+                raisesTTL = true
             }
             if let r = refused[envelope.origin], !r.isOlder(thanRound: envelope.round, sequence: envelope.sequence) {
                 throw .replayed
@@ -322,6 +356,8 @@ final class MeshLoop: @unchecked Sendable {
                 syncAnswered[envelope.origin] = now
                 answerSync(entries, to: l)
             }
+        case .update where raisesTTL:
+            relayFurther(envelope, from: senderKey)
         case .update:
             if let validate = config.payloadValidator, let why = payload.withUnsafeBytes({ validate($0) }) {
                 let name = members[envelope.origin]?.name ?? "?"
@@ -339,7 +375,36 @@ final class MeshLoop: @unchecked Sendable {
                 origin: envelope.origin, round: envelope.round, sequence: envelope.sequence,
                 digest: envelope.payloadDigest, payload: Payload(payload), envelope: envelope)
             store(update, via: senderKey, named: senderName)
+        case .chunk:
+            guard envelope.origin != me, seenChunks.insert(envelope.payloadDigest).inserted else {
+                shared.locked { $0.counters.chunkDuplicates += 1 }
+                return
+            }
+            seenChunkOrder.append(envelope.payloadDigest)
+            if seenChunkOrder.count > Self.seenChunkLimit { seenChunks.remove(seenChunkOrder.removeFirst()) }
+            let chunk = VerifiedUpdate(
+                origin: envelope.origin, round: envelope.round, sequence: envelope.sequence,
+                digest: envelope.payloadDigest, payload: Payload(payload), envelope: envelope)
+            shared.locked {
+                $0.chunks.append(chunk)
+                $0.counters.chunksAccepted += 1
+            }
+            let ttl = envelope.ttl
+            guard ttl > 0 else { return }
+            for l in links.values where l.state != .gone && l.member.publicKey != senderKey && l.member.publicKey != envelope.origin {
+                sendUpdate(chunk, ttl: ttl - 1, to: l)
+            }
         }
+    }
+
+    /// Queues this node's chunks again for `l`, at most once per liveness window: it
+    /// greeted us anew, so it may have lost what it had (a restart).
+    private func resendChunks(to l: Link) {
+        guard !ownChunks.isEmpty else { return }
+        let now = monotonicMilliseconds()
+        if let last = l.lastChunkResend, now - min(now, last) < window { return }
+        l.lastChunkResend = now
+        l.chunkBacklog = ownChunks
     }
 
     private func reject(_ reason: RejectionReason, from senderName: String) {
@@ -364,6 +429,22 @@ final class MeshLoop: @unchecked Sendable {
         }
     }
 
+    /// Keeps the held update with the TTL of `envelope` (the same version, with more left
+    /// to go) and relays it on, as its first arrival would have with this TTL. Each node
+    /// raises an update's TTL only upwards, so this ends.
+    private func relayFurther(_ envelope: SignedEnvelope, from senderKey: PublicKey?) {
+        guard let h = held[envelope.origin] else { return }
+        let update = VerifiedUpdate(
+            origin: h.origin, round: h.round, sequence: h.sequence, digest: h.digest, payload: h.payload, envelope: envelope)
+        held[update.origin] = update
+        shared.locked { $0.latest[update.origin] = update }
+        guard envelope.ttl > 0 else { return }
+        for l in links.values where l.state != .gone && l.member.publicKey != senderKey && l.member.publicKey != update.origin {
+            sendUpdate(update, ttl: envelope.ttl - 1, to: l)
+            shared.locked { $0.counters.updatesRelayed += 1 }
+        }
+    }
+
     private func hello(from origin: PublicKey, endpoint: String) {
         let link: Link
         if let l = links[origin] {
@@ -381,6 +462,7 @@ final class MeshLoop: @unchecked Sendable {
                 return
             }
             greet(link, force: true)
+            resendChunks(to: link)
         } else {
             // It greets us although we hear it: it may have taken us for gone. Greet back
             // (spaced), so that it learns we are here and we learn what we missed.
@@ -424,6 +506,7 @@ final class MeshLoop: @unchecked Sendable {
             l.helloBackoff = UInt64(config.reconnectMilliseconds)
             // It is back (or new): tell it who we are and ask for what we missed.
             greet(l)
+            resendChunks(to: l)
         }
     }
 
@@ -438,7 +521,10 @@ final class MeshLoop: @unchecked Sendable {
             var s: PeerState = missed >= UInt64(config.livenessIntervals) ? .gone : missed >= 2 ? .suspect : .alive
             if l.lastHeard == nil && s != .gone { s = .connecting }
             if s != l.state { setState(l, s) }
-            if s == .gone { l.queue.removeAll() }
+            if s == .gone {
+                l.queue.removeAll()
+                l.chunkBacklog.removeAll()
+            }
             guard l.dealer != nil else { continue }
             sendPendingSync(l, now: now)
             if l.state != .alive && now >= l.nextHello {
@@ -575,6 +661,12 @@ final class MeshLoop: @unchecked Sendable {
                 guard (try? d.send(multipart: frames, flags: .dontWait)) == true else { break }
                 l.queue.removeFirst()
                 sent(frames.reduce(0) { $0 + $1.count }, to: l)
+            }
+        }
+        // Chunks sent again go out as the link keeps up, never overflowing its queue.
+        for l in links.values where !l.chunkBacklog.isEmpty && l.state != .gone && l.queue.count < 2 {
+            while !l.chunkBacklog.isEmpty && l.queue.count < 2 {
+                sendUpdate(l.chunkBacklog.removeFirst(), ttl: 0, to: l)
             }
         }
     }

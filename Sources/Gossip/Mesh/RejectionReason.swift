@@ -39,6 +39,8 @@ public enum RejectionReason: String, Error, Sendable, CaseIterable, Codable, Cus
     case rateLimited
     /// The configured payload validator refused an UPDATE's payload.
     case unreadablePayload
+    /// A CHUNK whose origin is not the member the mesh takes chunks from.
+    case notPublisher
 
     public var description: String { rawValue }
 }

@@ -19,9 +19,13 @@ public enum EnvelopeKind: UInt8, Sendable, CaseIterable, Codable {
     case update = 4
     /// "Send me what I lack": the (origin, round, sequence) the sender holds, 48 bytes each.
     case sync = 5
+    /// One chunk of a large file only the member named as its publisher may send (the
+    /// FedBiOT emulator, EmulatorTransfer.swift). Chunks are held apart from updates:
+    /// every one is kept, none replaces another.
+    case chunk = 6
 
     /// HELLO, PING, PONG and SYNC travel one hop only, from their origin.
-    public var isControl: Bool { self != .update }
+    public var isControl: Bool { self != .update && self != .chunk }
 }
 
 /// A signed header and the routing byte outside the signature.

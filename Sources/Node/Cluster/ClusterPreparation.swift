@@ -5,6 +5,7 @@
 import Foundation
 import Gossip
 import Learning
+import Schemes
 
 public enum ClusterPreparation {
     /// Makes missing keys (only for nodes without a public_key in the topology), writes
@@ -40,14 +41,41 @@ public enum ClusterPreparation {
             note("writing generated text for \(t.nodes.count) nodes")
             try SyntheticText.write(topology: t, bytesPerNode: bytesPerNode)
         }
-        for base in Set(t.nodes.map(\.settings.baseModel)) where !base.hasPrefix("random:") {
+        // A fedbiot client's base is the emulator cut from the aligner's; it is made below.
+        let emulators = Set(t.nodes.filter { $0.settings.scheme == FedBiOT.schemeName && $0.settings.role == .client }.map(\.settings.baseModel))
+        let fedbiotFull = Set(t.nodes.filter { $0.settings.scheme == FedBiOT.schemeName && $0.settings.role == .aligner }.map(\.settings.baseModel))
+        for base in Set(t.nodes.map(\.settings.baseModel)).subtracting(emulators) where !base.hasPrefix("random:") {
             let folder = t.resolve(base)
             guard !FileSystem.exists(FileSystem.join(folder, "model.safetensors")) else { continue }
             guard !t.sources.isEmpty else {
                 throw NodeError("base model \(folder) is missing; make one with `starling pretrain`")
             }
             note("pretraining the shared base model \(base) on an even mix of \(t.sources.joined(separator: ", "))")
-            try pretrainBase(t, to: folder, bytes: bytesPerNode * 2, family: baseFamily)
+            try pretrainBase(t, to: folder, bytes: bytesPerNode * 2, family: baseFamily,
+                             layers: fedbiotFull.contains(base) ? fedbiotBaseLayers : 2)
+        }
+        try buildEmulators(t, note: note)
+    }
+
+    /// Blocks of the generated base of a fedbiot topology: an adapter block and a middle
+    /// of three, so that an emulator has a block to drop.
+    public static let fedbiotBaseLayers = 4
+
+    /// Cuts each missing fedbiot client base (an emulator folder) out of the aligner's
+    /// full base, with the client's `fedbiot` keys, as `starling emulator build` does.
+    static func buildEmulators(_ t: Topology, note: (String) -> Void) throws {
+        guard let aligner = t.nodes.first(where: { $0.settings.scheme == FedBiOT.schemeName && $0.settings.role == .aligner }),
+              !aligner.settings.baseModel.hasPrefix("random:") else { return }
+        for node in t.nodes where node.settings.scheme == FedBiOT.schemeName && node.settings.role == .client {
+            let base = node.settings.baseModel
+            guard !base.hasPrefix("random:") else { continue }
+            let folder = t.resolve(base)
+            guard !FileSystem.exists(FileSystem.join(folder, "model.safetensors")) else { continue }
+            let f = node.settings.fedbiot
+            let (config, tensors) = try Checkpoint.load(from: t.resolve(aligner.settings.baseModel))
+            let plan = try EmulatorPlan(fullLayers: config.layers, adapterBlocks: f.adapterBlocks, dropRatio: f.dropRatio, layout: f.layout)
+            note("cutting the emulator \(base) (blocks \(plan.emulatorBlocks) of \(config.layers)) from \(aligner.settings.baseModel)")
+            try EmulatorCheckpoint.save(try EmulatorModel(full: config, parameters: tensors, plan: plan), to: folder)
         }
     }
 

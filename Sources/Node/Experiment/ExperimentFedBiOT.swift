@@ -82,7 +82,7 @@ extension Experiment {
                 parameters: entry.hasEmulator ? cut.parameters : fullTensors, dataPath: t.resolve(t.nodes[i].data), tokenizer: tokenizer,
                 nodeIndex: i)
         }
-        let digest = clients[0].model.baseDigest()
+        let digest = clients[0].scheme.baseDigest(of: clients[0].model)
         let expectation = try clients[0].scheme.expectation(model: clients[0].model, baseDigest: digest)
 
         var alignmentCut: Double?, alignmentStart: Double?, emulatorBytes = 0
@@ -152,28 +152,22 @@ final class FedBiOTClient {
         scheme = FedBiOT(settings: s.schemeSettings, fedbiot: entry.settings, plan: plan)
         model = try TransformerModel(config: config, slots: scheme.slots, seed: s.seed, parameters: parameters)
         baseParameters = parameters.values.reduce(0) { $0 + $1.values.count }
-        let steps = s.rounds * scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
-        trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: Float(s.learningRate), totalSteps: max(1, steps), warmupFraction: 0.02),
-                          weightDecay: Float(s.weightDecay))
+        trainer = NodeModel.trainer(for: model, settings: s, scheme: scheme)
         scheme.installProximalTerm(on: trainer)
         do {
-            let f = s.splits
-            splits = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
-                .split(fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: s.sequenceLength, seed: s.seed)
+            splits = try NodeModel.splits(of: dataPath, settings: s, tokenizer: tokenizer)
         } catch {
             throw NodeError("\(dataPath): \(error)")
         }
         testBatches = Array(splits.test.sequentialBatches(batchSize: s.batchSize).prefix(NodeModel.testBatchLimit))
         batchSize = s.batchSize
-        // The stream of batches a node of this index draws (NodeModel.train).
-        samplingSeed = s.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        samplingSeed = NodeModel.samplingSeed(settings: s, nodeIndex: nodeIndex)
     }
 
     /// The round's steps; the payload of the adapter.
     func train(round: Int, digest: String) throws -> [UInt8] {
         try scheme.trainRound(round, model: model, trainer: trainer, baseDigest: digest) { k in
-            let seed = samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(k) &* 0x94D0_49BB_1331_11EB
-            return try splits.train.sampler(batchSize: batchSize, seed: seed)
+            try splits.train.sampler(batchSize: batchSize, seed: NodeModel.phaseSeed(samplingSeed, round: round, phase: k))
         }
     }
 }

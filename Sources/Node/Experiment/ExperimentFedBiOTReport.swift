@@ -16,16 +16,15 @@ extension ExperimentSummary {
     public func fedbiotCSV() -> String {
         var out = "setting,seed,run,bytes_per_node,node,layout,drop_ratio,adapemu_perplexity,adapfu_perplexity,full_blocks,client_blocks,"
             + "adapter_blocks,full_parameters,client_parameters,payload_bytes,emulator_bytes,alignment_cut,alignment_start,alignment_end\n"
-        func number(_ x: Double?) -> String { x.map { String(format: "%.6f", $0) } ?? "" }
         for r in results {
             guard let f = r.fedbiot else { continue }
             for (i, node) in r.nodes.enumerated() {
-                let cells = [
-                    r.key.setting.rawValue, "\(r.key.seed)", "\"\(r.key.strategy)\"", "\(r.key.bytesPerNode)", node, f.layout.rawValue,
-                    String(format: "%g", f.dropRatio), number(r.perplexities[i]), number(f.adapFu[i]), "\(f.fullBlocks)",
+                let cells = r.key.csvCells(node: node) + [
+                    f.layout.rawValue,
+                    String(format: "%g", f.dropRatio), csvNumber(r.perplexities[i]), csvNumber(f.adapFu[i]), "\(f.fullBlocks)",
                     "\"" + f.clientBlocks.map(String.init).joined(separator: " ") + "\"", "\"" + f.adapterBlocks.map(String.init).joined(separator: " ") + "\"",
-                    "\(f.fullParameters)", "\(f.clientParameters)", "\(f.payloadBytes)", "\(f.emulatorBytes)", number(f.alignmentCut),
-                    number(f.alignmentStart), number(f.alignmentEnd),
+                    "\(f.fullParameters)", "\(f.clientParameters)", "\(f.payloadBytes)", "\(f.emulatorBytes)", csvNumber(f.alignmentCut),
+                    csvNumber(f.alignmentStart), csvNumber(f.alignmentEnd),
                 ]
                 out += cells.joined(separator: ",") + "\n"
             }

@@ -113,8 +113,7 @@ public struct ExperimentSummary: Sendable {
         var out = "setting,seed,strategy,bytes_per_node,node,test_perplexity\n"
         for r in results {
             for (node, ppl) in zip(r.nodes, r.perplexities) {
-                out += "\(r.key.setting.rawValue),\(r.key.seed),\"\(r.key.strategy)\",\(r.key.bytesPerNode),\(node),"
-                    + String(format: "%.6f", ppl) + "\n"
+                out += (r.key.csvCells(node: node) + [csvNumber(ppl)]).joined(separator: ",") + "\n"
             }
         }
         return out
@@ -172,3 +171,14 @@ public struct ExperimentSummary: Sendable {
             }, logarithmicX: true)
     }
 }
+
+extension ExperimentRunKey {
+    /// The first cells of every per-node row of the experiment's CSV files: setting,
+    /// seed, run (quoted), bytes per node, node.
+    func csvCells(node: String) -> [String] {
+        [setting.rawValue, "\(seed)", "\"\(strategy)\"", "\(bytesPerNode)", node]
+    }
+}
+
+/// A figure as a CSV cell: six decimals, empty when there is none.
+func csvNumber(_ x: Double?) -> String { x.map { String(format: "%.6f", $0) } ?? "" }

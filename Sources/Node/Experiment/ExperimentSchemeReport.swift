@@ -16,16 +16,15 @@ extension ExperimentSummary {
     public func nodesCSV() -> String {
         var out = "setting,seed,run,bytes_per_node,node,test_perplexity,part1,part1_perplexity,part2,part2_perplexity,w1,w2,"
             + "payload_bytes,published_parameters,published_rounds\n"
-        func number(_ x: Double?) -> String { x.map { String(format: "%.6f", $0) } ?? "" }
         for r in results {
             guard let f = r.figures else { continue }
             for (i, node) in r.nodes.enumerated() {
                 let parts = f.partPerplexities[i]
                 let w = f.fusionWeights[i]
-                let cells = [
-                    r.key.setting.rawValue, "\(r.key.seed)", "\"\(r.key.strategy)\"", "\(r.key.bytesPerNode)", node, number(r.perplexities[i]),
-                    f.partNames.first ?? "", number(parts.first), f.partNames.count > 1 ? f.partNames[1] : "", number(parts.count > 1 ? parts[1] : nil),
-                    number(w?.first), number(w.map { $0[1] }), "\(f.payloadBytes[i])", "\(f.publishedParameters)", "\(f.publishedRounds)",
+                let cells = r.key.csvCells(node: node) + [
+                    csvNumber(r.perplexities[i]),
+                    f.partNames.first ?? "", csvNumber(parts.first), f.partNames.count > 1 ? f.partNames[1] : "", csvNumber(parts.count > 1 ? parts[1] : nil),
+                    csvNumber(w?.first), csvNumber(w.map { $0[1] }), "\(f.payloadBytes[i])", "\(f.publishedParameters)", "\(f.publishedRounds)",
                 ]
                 out += cells.joined(separator: ",") + "\n"
             }

@@ -18,12 +18,8 @@ public struct MeshTraffic: Codable, Sendable, Equatable {
 
     /// The totals of a snapshot of the mesh's counters.
     public init(_ counters: MeshCounters) {
-        for c in counters.peers.values {
-            messagesIn += c.messagesIn
-            messagesOut += c.messagesOut
-            bytesIn += c.bytesIn
-            bytesOut += c.bytesOut
-        }
+        let total = counters.totals
+        (messagesIn, messagesOut, bytesIn, bytesOut) = (total.messagesIn, total.messagesOut, total.bytesIn, total.bytesOut)
         updatesAccepted = counters.updatesAccepted
         updatesRelayed = counters.updatesRelayed
     }

@@ -62,8 +62,12 @@ public final class NodeModel {
     public let scheme: any PersonalizationScheme
     public let splits: DatasetSplits
     public let settings: NodeSettings
-    /// The digest of the base every update names.
+    /// The digest of the base every update names (fedbiot: of the part the emulator and
+    /// the full model share, so clients and the aligner name one base).
     public let baseDigest: String
+    /// FedBiOT: the emulator's plan, and on the aligner what aggregates and aligns.
+    public let emulatorPlan: EmulatorPlan?
+    public let aligner: FedBiOTAligner?
     let trustBatches: [TokenBatch]
     let testBatches: [TokenBatch]
     let referenceBatches: [TokenBatch]
@@ -81,44 +85,40 @@ public final class NodeModel {
         scheme: (any PersonalizationScheme)? = nil
     ) throws {
         self.settings = settings
-        do {
-            self.scheme = try scheme ?? Schemes.make(settings.scheme, settings: settings.schemeSettings)
-        } catch let error as SchemeError {
-            throw NodeModelError.scheme(error.description)
-        }
         let tokenizer: any Tokenizer
         do { tokenizer = try TokenizerSource.load(settings.tokenizer, baseDirectory: baseDirectory) } catch {
             throw NodeModelError.tokenizer(error.description)
         }
+        var schemeSettings = settings.schemeSettings
+        let fedbiotBase = try FedBiOTBase.loadIfFedBiOT(settings: settings, replaced: scheme != nil, baseDirectory: baseDirectory,
+                                                        vocabularySize: tokenizer.vocabularySize)
+        schemeSettings.emulatorPlan = fedbiotBase?.plan
+        emulatorPlan = fedbiotBase?.plan
         do {
-            let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
-            model = try source.load(slots: self.scheme.slots, seed: settings.seed, vocabularySize: tokenizer.vocabularySize)
-        } catch {
-            throw NodeModelError.baseModel(error.description)
+            self.scheme = try scheme ?? Schemes.make(settings.scheme, settings: schemeSettings)
+        } catch let error as SchemeError {
+            throw NodeModelError.scheme(error.description)
         }
+        model = try Self.loadModel(settings: settings, fedbiot: fedbiotBase, slots: self.scheme.slots, baseDirectory: baseDirectory,
+                                   vocabularySize: tokenizer.vocabularySize)
         guard settings.sequenceLength <= model.config.maxSequenceLength else {
             throw NodeModelError.baseModel(
                 "sequence_length \(settings.sequenceLength) exceeds the model's context of \(model.config.maxSequenceLength)")
         }
-        baseDigest = model.baseDigest()
+        baseDigest = Self.digest(of: model, scheme: self.scheme)
         if settings.activationBudget > 0 {
             model.activationBudgetBytes = model.activationBudget(fractionOfWeights: settings.activationBudget)
         }
         do {
-            let dataset = try TextDataset.load(from: dataPath, tokenizer: tokenizer)
-            let f = settings.splits
-            splits = try dataset.split(
-                fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength,
-                seed: settings.seed)
+            splits = try Self.splits(of: dataPath, settings: settings, tokenizer: tokenizer)
         } catch {
             throw NodeModelError.data("\(dataPath): \(error)")
         }
-        let totalSteps = settings.rounds * self.scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
-        trainer = Trainer(
-            model: model,
-            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
-            weightDecay: Float(settings.weightDecay))
-        samplingSeed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+        trainer = Self.trainer(for: model, settings: settings, scheme: self.scheme)
+        samplingSeed = Self.samplingSeed(settings: settings, nodeIndex: nodeIndex)
+        Self.prepareFedBiOT(scheme: self.scheme, trainer: trainer, role: settings.role)
+        aligner = try Self.makeAligner(full: model, base: fedbiotBase, scheme: self.scheme, settings: settings, baseDirectory: baseDirectory,
+                                       tokenizer: tokenizer, seed: samplingSeed)
         trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
         let model = model, batches = trustBatches
         do {
@@ -160,6 +160,53 @@ public final class NodeModel {
         }
     }
 
+    /// The base digest updates name: fedbiot's over the part outside the emulated
+    /// middle (FedBiOTExchange.swift, as the experiment names it), or all of it.
+    static func digest(of model: TransformerModel, scheme: any PersonalizationScheme) -> String {
+        (scheme as? FedBiOT)?.baseDigest(of: model) ?? model.baseDigest()
+    }
+
+    /// A fedbiot client's steps carry the proximal term; the aligner takes none.
+    static func prepareFedBiOT(scheme: any PersonalizationScheme, trainer: Trainer, role: FedBiOTRole) {
+        guard let fedbiot = scheme as? FedBiOT else { return }
+        fedbiot.installProximalTerm(on: trainer)
+        fedbiot.trainsLocally = role == .client
+    }
+
+    /// The aligner's copy of the emulator and its alignment on `public_data`.
+    static func makeAligner(
+        full: TransformerModel, base: FedBiOTBase?, scheme: any PersonalizationScheme, settings: NodeSettings, baseDirectory: String,
+        tokenizer: any Tokenizer, seed: UInt64
+    ) throws -> FedBiOTAligner? {
+        guard let cut = base?.emulator, let slots = (scheme as? FedBiOT)?.slots else { return nil }
+        guard let publicData = settings.publicData else { throw NodeModelError.data("the fedbiot aligner needs public_data") }
+        let path = publicData.hasPrefix("/") ? publicData : FileSystem.join(baseDirectory, publicData)
+        do {
+            let emulator = try TransformerModel(config: cut.config, slots: slots, seed: settings.seed, parameters: cut.parameters)
+            let text = try TextDataset.load(from: path, tokenizer: tokenizer)
+                .split(fractions: SplitFractions(train: 1, trust: 0, test: 0), sequenceLength: settings.sequenceLength, seed: settings.seed)
+            return try FedBiOTAligner(full: full, emulator: emulator, plan: cut.plan, fedbiot: settings.fedbiot,
+                                      publicText: try text.train.sampler(batchSize: settings.batchSize, seed: seed ^ 0xA11C_4E5D))
+        } catch {
+            throw NodeModelError.data("public_data \(path): \(error)")
+        }
+    }
+
+    /// The base with `slots`: a fedbiot node's emulator or full model, or the settings' source.
+    static func loadModel(
+        settings: NodeSettings, fedbiot: FedBiOTBase?, slots: [AdapterSlotSpec], baseDirectory: String, vocabularySize: Int
+    ) throws -> TransformerModel {
+        do {
+            if let fedbiot {
+                return try TransformerModel(config: fedbiot.config, slots: slots, seed: settings.seed, parameters: fedbiot.tensors)
+            }
+            let source = try ModelSource(parsing: settings.baseModel, baseDirectory: baseDirectory)
+            return try source.load(slots: slots, seed: settings.seed, vocabularySize: vocabularySize)
+        } catch {
+            throw NodeModelError.baseModel("\(error)")
+        }
+    }
+
     // MARK: Training
 
     /// Runs the scheme's phases of round `round` and returns the mean loss of their steps
@@ -174,9 +221,8 @@ public final class NodeModel {
             // Fusion factors are for serving; every slot trains at its own scale.
             model.slotScaleFactors = [:]
             defer { model.activeSlots = Set(model.slotNames) }
-            // The first phase keeps the stream a single-phase node has always drawn.
-            let seed = samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(k) &* 0x94D0_49BB_1331_11EB
-            var sampler = try splits.train.sampler(batchSize: settings.batchSize, seed: seed)
+            var sampler = try splits.train.sampler(
+                batchSize: settings.batchSize, seed: Self.phaseSeed(samplingSeed, round: round, phase: k))
             let (loss, steps) = try runTraining(trainer, sampler: &sampler, steps: phase.steps, shouldStop: shouldStop)
             if steps > 0 { total += loss * Double(steps) }
             done += steps
@@ -186,6 +232,9 @@ public final class NodeModel {
         if done == 0, let figures = scheme.roundFigures, let loss = figures["policy_loss"] {
             return (loss, Int(figures["policy_steps"] ?? 0))
         }
+        // A round without phases (the fedbiot aligner) takes no steps and has no train loss: 0
+        // stands for it (metrics are JSON, which has no NaN; its alignment loss is in its figures).
+        if scheme.phases(round: round).isEmpty { return (0, 0) }
         return (done > 0 ? total / Double(done) : .nan, done)
     }
 
@@ -252,5 +301,36 @@ public final class NodeModel {
         try trainer.restore(checkpoint.optimizer)
         try scheme.restore(state: checkpoint.schemeState)
         model.dropoutPosition = checkpoint.dropoutPosition
+    }
+}
+
+// What a node and an in-process experiment's client build alike from a node's settings,
+// so both split the same text and draw the same batches.
+extension NodeModel {
+    /// The node's text at `dataPath`, split into train, trust and test as its settings say.
+    static func splits(of dataPath: String, settings: NodeSettings, tokenizer: any Tokenizer) throws -> DatasetSplits {
+        let f = settings.splits
+        return try TextDataset.load(from: dataPath, tokenizer: tokenizer).split(
+            fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength, seed: settings.seed)
+    }
+
+    /// The trainer of a node's whole run: every round's phases, warm-up 2 % of the steps.
+    static func trainer(for model: TransformerModel, settings: NodeSettings, scheme: any PersonalizationScheme) -> Trainer {
+        let totalSteps = settings.rounds * scheme.phases(round: 1).reduce(0) { $0 + $1.steps }
+        return Trainer(
+            model: model,
+            schedule: LearningRateSchedule(peak: Float(settings.learningRate), totalSteps: max(1, totalSteps), warmupFraction: 0.02),
+            weightDecay: Float(settings.weightDecay))
+    }
+
+    /// The seed of the batch stream of the node at `nodeIndex`.
+    static func samplingSeed(settings: NodeSettings, nodeIndex: Int) -> UInt64 {
+        settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodeIndex + 1)
+    }
+
+    /// The seed of phase `phase`'s batches in round `round`; the first phase keeps the
+    /// stream a single-phase node has always drawn.
+    static func phaseSeed(_ samplingSeed: UInt64, round: Int, phase: Int) -> UInt64 {
+        samplingSeed ^ UInt64(round) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(phase) &* 0x94D0_49BB_1331_11EB
     }
 }

@@ -65,6 +65,11 @@ public final class NodeRuntime: @unchecked Sendable {
     let arrivals = UpdateArrivals()
     /// Each received update decoded once, for prescoring and the candidate list.
     let decoded = DecodedUpdates()
+    /// For each origin, its latest update's round and this node's round when it was
+    /// first held: how long the origin has been silent, whatever round it is at.
+    private var progress: [PublicKey: (round: UInt64, seenAt: Int)] = [:]
+    /// The fedbiot scheme's round (FedBiOTRound.swift); nil for the other schemes.
+    let fedbiot: FedBiOTNode?
 
     private let lock = NSLock()
     private var status: NodeStatus
@@ -107,6 +112,11 @@ public final class NodeRuntime: @unchecked Sendable {
             settings: node.settings, dataPath: topology.resolve(node.data), baseDirectory: topology.baseDirectory,
             nodeIndex: index, referencePath: node.settings.reference.map(topology.resolve), scheme: scheme)
         status = NodeStatus(name: node.name, phase: .starting, round: 0, rounds: node.settings.rounds)
+        if let scheme = nodeModel.scheme as? FedBiOT, let aligner = FedBiOTNode.aligner(of: topology, keys: memberKeys) {
+            fedbiot = try FedBiOTNode(nodeModel: nodeModel, scheme: scheme, role: node.settings.role, alignerKey: aligner, state: state, log: log)
+        } else {
+            fedbiot = nil
+        }
     }
 
     /// Public keys of every member: from the topology, or from `<state>/<node>/node.pub`.
@@ -133,11 +143,11 @@ public final class NodeRuntime: @unchecked Sendable {
             s.peers = mesh.peers().map { p in
                 NeighbourStatus(name: p.name, state: p.state.rawValue, latestRound: held[p.publicKey].map { Int($0.round) })
             }
-            let c = mesh.counters()
-            s.bytesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesIn })
-            s.bytesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.bytesOut })
-            s.messagesIn = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesIn })
-            s.messagesOut = UInt64(c.peers.values.reduce(0) { $0 + $1.messagesOut })
+            let c = mesh.counters(), total = c.totals
+            s.bytesIn = UInt64(total.bytesIn)
+            s.bytesOut = UInt64(total.bytesOut)
+            s.messagesIn = UInt64(total.messagesIn)
+            s.messagesOut = UInt64(total.messagesOut)
             s.rejections = Dictionary(uniqueKeysWithValues: c.rejections.filter { $0.value > 0 }.map { ("\($0.key)", UInt64($0.value)) })
         }
         return s
@@ -218,7 +228,20 @@ public final class NodeRuntime: @unchecked Sendable {
 
             var waitingSeconds = 0.0, trustSeconds = 0.0, candidates = 0
             let aggregates = nodeModel.scheme.aggregates(round: round)
-            if aggregates {
+            if aggregates, let fedbiot {
+                update { $0.phase = .waiting }
+                let waitStart = clock.now
+                if fedbiot.role == .aligner {
+                    let clients = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
+                    let (n, record) = try fedbiot.alignerRound(round, mesh: mesh, settings: settings, trust: trustConfig, keys: keys, clients: clients, stop: stop)
+                    candidates = n
+                    if let record { trustHistory.append(record) }
+                } else {
+                    candidates = try fedbiot.clientRound(round, mesh: mesh, settings: settings, stop: stop)
+                }
+                waitingSeconds = (clock.now - waitStart).seconds
+                if stop.isRequested { return .stopped(round: progress.round) }
+            } else if aggregates {
                 update { $0.phase = .waiting }
                 let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
@@ -303,12 +326,15 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         phases.end("publish")
 
-        // A live neighbour that has published nothing for `staleness_rounds` rounds is not waited for.
-        let held = mesh.latestUpdates()
+        // A live neighbour that has published nothing new for `staleness_rounds` of this
+        // node's rounds is not waited for. One that publishes but is rounds behind (it was
+        // slower, or cut off) is: while this node waits, it catches up, since everything
+        // newer than its own round already counts for it.
+        noteProgress(mesh.latestUpdates(), round: round)
         let waitFor = Set(mesh.peers().filter { peer in
             guard neighbours.contains(peer.name), peer.state != .gone else { return false }
-            let lastPublished = held[peer.publicKey].map { Int($0.round) } ?? settings.warmupRounds
-            return round - lastPublished <= max(1, settings.stalenessRounds)
+            let silentSince = progress[peer.publicKey]?.seenAt ?? settings.warmupRounds
+            return round - silentSince <= max(1, settings.stalenessRounds)
         }.map(\.publicKey))
         let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
         while !stop.isRequested && Date() < deadline {
@@ -326,6 +352,7 @@ public final class NodeRuntime: @unchecked Sendable {
         var peers: [TrustCandidate] = []
         var refusals: [TrustExclusion] = []
         let latest = mesh.latestUpdates()
+        noteProgress(latest, round: round)
         decoded.keep(only: Set(latest.values.map(\.digest)))
         for (key, update) in latest where key != keys.publicKey && update.round >= oldest {
             do {
@@ -348,6 +375,13 @@ public final class NodeRuntime: @unchecked Sendable {
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
         phases.end("candidates")
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
+    }
+
+    /// Records, for every origin whose latest held update is new, this node's round.
+    private func noteProgress(_ held: [PublicKey: VerifiedUpdate], round: Int) {
+        for (key, update) in held where progress[key]?.round != update.round {
+            progress[key] = (update.round, round)
+        }
     }
 
     /// What the node does between its waits for updates: score its own adapter, then
@@ -392,6 +426,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.maxPayloadBytes = settings.maxPayloadBytes
         config.ttl = UInt8(min(255, settings.ttl))
         config.curve = settings.curve
+        config.chunkPublisher = fedbiot?.alignerKey
         // An update that is no adapter of this node's published slot and base is refused
         // at receipt: never stored, never relayed, counted and kept with its reason.
         let expected = try nodeModel.expectation()

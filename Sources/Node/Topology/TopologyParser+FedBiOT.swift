@@ -3,7 +3,7 @@
 //
 //   fedbiot = { adapter_blocks = 2, drop_ratio = 0.2, layout = "fedbiot", lambda = 1,
 //               align_steps = 10, align_lr = 1e-4, emulator_every = 1,
-//               emulator_dtype = "f16", proximal = 0.01 }
+//               emulator_dtype = "f16", proximal = 0.01, chunk_interval_ms = 0 }
 
 import Learning
 import Schemes
@@ -12,6 +12,7 @@ import TOMLKit
 extension Reader {
     static let fedbiotKeys: Set<String> = [
         "adapter_blocks", "drop_ratio", "layout", "lambda", "align_steps", "align_lr", "emulator_every", "emulator_dtype", "proximal",
+        "chunk_interval_ms",
     ]
 
     /// Applies `role`, `public_data` and the `fedbiot` table of `t` to `s`.
@@ -53,6 +54,7 @@ extension Reader {
             }
         }
         if let v = double(f, "proximal", "\(q).proximal", { $0 >= 0 }, "at least 0") { s.fedbiot.proximal = v }
+        if let v = int(f, "chunk_interval_ms", "\(q).chunk_interval_ms", min: 0) { s.fedbiot.chunkIntervalMilliseconds = v }
     }
 
     /// A fedbiot network has exactly one aligner, and the aligner has public text.
