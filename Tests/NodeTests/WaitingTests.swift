@@ -33,6 +33,19 @@ import Testing
             """, bytesPerNode: 4000)
     }
 
+    /// bob as a mesh alone, with bob's key and endpoint: it answers heartbeats, and
+    /// publishes only what the test makes it publish.
+    static func bareBob(_ t: Topology, context: ZMQContext) throws -> GossipNode {
+        let keys = try NodeRuntime.memberKeys(t)
+        var config = MeshConfig(
+            keys: try SigningKeyPair.load(from: StateDirectory(path: t.stateDirectory(of: 1)).keyPath), endpoint: t.nodes[1].endpoint,
+            members: t.nodes.enumerated().map { Member(name: $1.name, publicKey: keys[$0], endpoint: $1.endpoint) }, neighbours: ["alice"])
+        config.curve = false
+        config.heartbeatMilliseconds = 50
+        config.livenessIntervals = 4
+        return try GossipNode(config: config, context: context)
+    }
+
     @Test func aNeighbourThatNeverStartsCostsARoundAtMostTheLivenessWindow() throws {
         let t = try Self.topology("never", timeoutMilliseconds: 4000)
         defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
@@ -48,15 +61,8 @@ import Testing
         let t = try Self.topology("silent", timeoutMilliseconds: 1500)
         defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
         let context = try ZMQContext()
-        let keys = try NodeRuntime.memberKeys(t)
         // bob is alive (his mesh answers heartbeats) but never publishes an update.
-        var config = MeshConfig(
-            keys: try SigningKeyPair.load(from: StateDirectory(path: t.stateDirectory(of: 1)).keyPath), endpoint: t.nodes[1].endpoint,
-            members: t.nodes.enumerated().map { Member(name: $1.name, publicKey: keys[$0], endpoint: $1.endpoint) }, neighbours: ["alice"])
-        config.curve = false
-        config.heartbeatMilliseconds = 50
-        config.livenessIntervals = 4
-        let bob = try GossipNode(config: config, context: context)
+        let bob = try Self.bareBob(t, context: context)
         defer { bob.stop() }
         let runtime = try NodeRuntime(topology: t, index: 0, context: context)
         #expect(try runtime.run(stop: StopRequest()) == .finished(round: 6))
@@ -71,17 +77,10 @@ import Testing
         let t = try Self.topology("behind", timeoutMilliseconds: 1000)
         defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
         let context = try ZMQContext()
-        let keys = try NodeRuntime.memberKeys(t)
         // bob publishes a readable update each time alice starts a round, always three
         // rounds behind hers: more than staleness_rounds (2), so never a candidate, but new.
         let payload = try NodeRuntime(topology: t, index: 1, context: context).nodeModel.payload()
-        var config = MeshConfig(
-            keys: try SigningKeyPair.load(from: StateDirectory(path: t.stateDirectory(of: 1)).keyPath), endpoint: t.nodes[1].endpoint,
-            members: t.nodes.enumerated().map { Member(name: $1.name, publicKey: keys[$0], endpoint: $1.endpoint) }, neighbours: ["alice"])
-        config.curve = false
-        config.heartbeatMilliseconds = 50
-        config.livenessIntervals = 4
-        let bob = try GossipNode(config: config, context: context)
+        let bob = try Self.bareBob(t, context: context)
         defer { bob.stop() }
         let runtime = try NodeRuntime(topology: t, index: 0, context: context)
         let done = StopRequest()
