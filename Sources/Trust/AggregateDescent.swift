@@ -12,23 +12,30 @@
 /// t + 1 — and keeps the w' of lowest aggregate loss if that is strictly below the
 /// current one; otherwise it stops. Ties go to the smaller index. The search never
 /// leaves the simplex, costs at most `steps` × (candidates) evaluations, and its row is
-/// never worse on the trust split than the node's own model.
+/// never worse on the trust split than the node's own model. All trials of a step are
+/// scored in one `losses` call, so an evaluator can stack them.
 public enum AggregateDescent {
-    /// The row; `loss(w)` is the trust-split loss of the aggregate with weights w.
+    /// The row; `losses(ws)` is the trust-split loss of the aggregate with weights w, for
+    /// every w of `ws` in order.
     public static func row(
-        ownLoss: Double, candidates: Int, steps: Int, loss: ([Double]) throws -> Double
+        ownLoss: Double, candidates: Int, steps: Int, losses: ([[Double]]) throws -> [Double]
     ) rethrows -> [Double] {
         precondition(candidates >= 1 && steps >= 1)
         var counts = [Double](repeating: 0, count: candidates)
         counts[0] = 1
         var current = ownLoss
         for t in 1...steps {
-            var best: (j: Int, loss: Double)? = nil
-            for j in 0..<candidates where counts[j] < Double(t) {  // else w' = w
+            let tried = (0..<candidates).filter { counts[$0] < Double(t) }  // else w' = w
+            let trials = tried.map { j in
                 var trial = counts
                 trial[j] += 1
-                let value = try loss(trial.map { $0 / Double(t + 1) })
-                if value.isFinite && value < (best?.loss ?? current) { best = (j, value) }
+                return trial.map { $0 / Double(t + 1) }
+            }
+            let values = try losses(trials)
+            precondition(values.count == trials.count, "one loss per trial")
+            var best: (j: Int, loss: Double)? = nil
+            for (j, value) in zip(tried, values) where value.isFinite && value < (best?.loss ?? current) {
+                best = (j, value)
             }
             guard let best else { break }
             counts[best.j] += 1

@@ -143,7 +143,7 @@ public enum TrustRow {
                 guard usable.first == 0 else { throw TrustError.noUsableCandidate }
                 let adapters = usable.map { candidates[$0].adapter }
                 let row = try AggregateDescent.row(ownLoss: log(scores[0]!), candidates: adapters.count, steps: config.variant.steps) {
-                    try evaluator.meanCrossEntropy(of: TrustAggregation.aggregate(adapters, weights: $0))
+                    try evaluator.meanCrossEntropies(of: $0.map { try TrustAggregation.aggregate(adapters, weights: $0) })
                 }
                 for (j, w) in zip(usable, row) { weights[j] = w }
             }

@@ -163,6 +163,21 @@ import Testing
         #expect(firstInputs == firstInputs.sorted())
         for batch in batches { #expect(zip(batch.inputs, batch.targets).allSatisfy { $1 == $0 + 1 }) }
     }
+
+    @Test func aTokenBudgetTakesTheFirstWholeWindows() throws {
+        let split = try dataset.split(sequenceLength: 10, chunkLength: 35, seed: 4).test
+        let all = Array(split.sequentialBatches(batchSize: 3))
+        let windows = all.reduce(0) { $0 + $1.batchSize }
+        #expect(windows > 5)
+        // 59 tokens hold 5 windows of 10: batches of 3 and 2, the same rows as the first 5 of all.
+        let five = split.sequentialBatches(batchSize: 3, tokens: 59)
+        #expect(five.map(\.batchSize) == [3, 2])
+        #expect(five[0] == all[0])
+        #expect(five[1].inputs == Array(all[1].inputs.prefix(20)) && five[1].targets == Array(all[1].targets.prefix(20)))
+        // Fewer tokens than one window still score one; more than the split holds, all of it.
+        #expect(split.sequentialBatches(batchSize: 3, tokens: 1).map(\.batchSize) == [1])
+        #expect(split.sequentialBatches(batchSize: 3, tokens: 1_000_000) == all)
+    }
 }
 
 @Suite struct SeededGeneratorTests {

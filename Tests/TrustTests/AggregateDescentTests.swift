@@ -22,15 +22,18 @@ final class QuadraticEvaluator: CandidateEvaluator {
 
 @Suite struct AggregateDescentTests {
     /// Candidates at values 0 (itself), 1 and 4; loss (Σ w x − target)².
-    func descent(target: Double, steps: Int) -> (row: [Double], evaluations: Int) {
+    func descent(target: Double, steps: Int) -> (row: [Double], evaluations: Int, calls: Int) {
         let x = [0.0, 1, 4]
-        var evaluations = 0
-        let row = AggregateDescent.row(ownLoss: target * target, candidates: 3, steps: steps) { w in
-            evaluations += 1
-            let v = zip(w, x).reduce(0) { $0 + $1.0 * $1.1 }
-            return (v - target) * (v - target)
+        var evaluations = 0, calls = 0
+        let row = AggregateDescent.row(ownLoss: target * target, candidates: 3, steps: steps) { ws in
+            calls += 1
+            evaluations += ws.count
+            return ws.map { w in
+                let v = zip(w, x).reduce(0) { $0 + $1.0 * $1.1 }
+                return (v - target) * (v - target)
+            }
         }
-        return (row, evaluations)
+        return (row, evaluations, calls)
     }
 
     @Test func eachStepAddsOneEqualShareForTheBestCandidate() {
@@ -43,6 +46,7 @@ final class QuadraticEvaluator: CandidateEvaluator {
         let three = descent(target: 1, steps: 3)
         expectClose(three.row, [0.25, 0.75, 0])
         #expect(three.evaluations == 2 + 3 + 3)
+        #expect(three.calls == 3)  // every trial of a step in one call, to be scored together
     }
 
     @Test func stopsWhenNoStepLowersTheLoss() {

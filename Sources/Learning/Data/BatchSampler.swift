@@ -59,13 +59,22 @@ public struct BatchSampler: Sendable {
 public struct SequentialBatches: Sequence, Sendable {
     public let split: DatasetSplit
     public let batchSize: Int
+    /// Windows taken at most, from the start; nil: all of them.
+    public let maxWindows: Int?
+
+    public init(split: DatasetSplit, batchSize: Int, maxWindows: Int? = nil) {
+        self.split = split
+        self.batchSize = batchSize
+        self.maxWindows = maxWindows
+    }
 
     /// Start offsets of every window, in order.
     public var windowStarts: [Int] {
         let t = split.sequenceLength
-        return split.chunks.flatMap { chunk in
-            stride(from: chunk.lowerBound, through: chunk.upperBound - t - 1, by: t).map { $0 }
+        let all = split.chunks.lazy.flatMap { chunk in
+            stride(from: chunk.lowerBound, through: chunk.upperBound - t - 1, by: t)
         }
+        return Array(all.prefix(maxWindows ?? Int.max))
     }
 
     public func makeIterator() -> Iterator {

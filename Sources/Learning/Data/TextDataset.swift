@@ -172,4 +172,10 @@ public struct DatasetSplit: Sendable {
     public func sequentialBatches(batchSize: Int) -> SequentialBatches {
         SequentialBatches(split: self, batchSize: batchSize)
     }
+
+    /// The first windows of the split in order, as many as `tokens` predicted tokens hold
+    /// (at least one window), in batches of up to `batchSize`.
+    public func sequentialBatches(batchSize: Int, tokens: Int) -> [TokenBatch] {
+        SequentialBatches(split: self, batchSize: batchSize, maxWindows: Swift.max(1, tokens / sequenceLength)).map { $0 }
+    }
 }

@@ -50,10 +50,6 @@ public struct ModelCheckpoint: Sendable, Equatable {
 }
 
 public final class NodeModel {
-    /// Evaluation batches taken from the trust split for `validation`, at most.
-    public static let trustBatchLimit = 4
-    /// Evaluation batches taken from the test split, at most.
-    public static let testBatchLimit = 8
     /// Reference batches derived for `prediction`.
     public static let referenceBatchCount = 2
 
@@ -119,14 +115,14 @@ public final class NodeModel {
         Self.prepareFedBiOT(scheme: self.scheme, trainer: trainer, role: settings.role)
         aligner = try Self.makeAligner(full: model, base: fedbiotBase, scheme: self.scheme, settings: settings, baseDirectory: baseDirectory,
                                        tokenizer: tokenizer, seed: samplingSeed)
-        trustBatches = Array(splits.trust.sequentialBatches(batchSize: settings.batchSize).prefix(Self.trustBatchLimit))
+        trustBatches = splits.trust.sequentialBatches(batchSize: settings.batchSize, tokens: settings.trustTokens)
         let model = model, batches = trustBatches
         do {
             try self.scheme.attach(model: model) { Double(model.evaluateLoss(batches: batches)) }
         } catch {
             throw NodeModelError.scheme("\(error)")
         }
-        testBatches = Array(splits.test.sequentialBatches(batchSize: settings.batchSize).prefix(Self.testBatchLimit))
+        testBatches = splits.test.sequentialBatches(batchSize: settings.batchSize, tokens: settings.testTokens)
         let referenceTokens: [Int32]
         if let referencePath {
             do {

@@ -44,6 +44,12 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var activationBudget: Double = 0.25
     /// Fractions of a node's tokens for train, trust and test.
     public var splits: [Double] = [0.8, 0.1, 0.1]
+    /// Tokens of the trust split that trust scores every candidate on, at most (whole
+    /// windows of `sequenceLength` from the split's start, at least one); each costs one
+    /// forward pass per candidate evaluation.
+    public var trustTokens: Int = 8192
+    /// Tokens of the test split the test perplexity is measured on, at most.
+    public var testTokens: Int = 8192
     /// Hops an update is relayed.
     public var ttl: Int = 2
     /// How long a round waits for its neighbours' updates, in milliseconds.
