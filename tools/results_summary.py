@@ -17,8 +17,10 @@ sizes = [("scarce", 2000), ("plentiful", 16000)]
 def table(path):
     """strategy -> {setting: (ppl, vs local, vs fedavg, shares)}"""
     rows = {}
-    lines = [l for l in open(path) if l.startswith("| `")]
-    header = next(l for l in open(path) if l.startswith("| strategy"))
+    # The strategies table only: the file goes on with the schemes table.
+    text = open(path).read().split("\n## ")[0].splitlines()
+    lines = [l for l in text if l.startswith("| `")]
+    header = next(l for l in text if l.startswith("| strategy"))
     settings = re.findall(r"\| (\w+): test ppl", header)
     for l in lines:
         cells = [c.strip() for c in l.strip().strip("|").split("|")]

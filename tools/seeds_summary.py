@@ -65,6 +65,11 @@ def in_group_shares(state_dir, group_of):
     return shares
 
 
+def file_safe(text):
+    """The run's folder name part, as `ExperimentRunKey.fileSafe` writes it."""
+    return "".join(c if c.isalnum() or c in ".=-" else "_" for c in text)
+
+
 def pct(a, b):
     return f"{100 * (a / b - 1):+.1f}%"
 
@@ -99,7 +104,7 @@ for corpus, title in corpora:
                 state_root = os.path.join(work, f"{corpus}-{size}", "state")
                 mins, alls = [], []
                 for k in seeds:
-                    run = os.path.join(state_root, f"{setting}-seed{k}-{nbytes}-" + re.sub(r"[:=,]", lambda m: "_" if m.group() == ":" else m.group(), default))
+                    run = os.path.join(state_root, f"{setting}-seed{k}-{nbytes}-" + file_safe(default))
                     if os.path.isdir(run):
                         shares = list(in_group_shares(run, group_of).values())
                         mins.append(min(shares))
