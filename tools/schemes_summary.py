@@ -26,7 +26,7 @@ def worse_gap(r):
 out = ["# The personalization schemes compared", "",
        "Made by `tools/reproduce --schemes`: every run 6 rounds (1 of warm-up) of 15 local steps at batch 4 × 64 "
        "tokens, peak learning rate 0.01, 2,000 training bytes per node (the scarce size: local training overfits), "
-       "2,080 bytes each of trust and test text; `validation:rule=descent` is the topology's default trust; fdlora "
+       "6,240 bytes each of trust and test text, read whole; `validation:rule=descent` is the topology's default trust; fdlora "
        "searches its fusion with 40 loss evaluations after every aggregation (the scheme's default) and fuses the "
        "factors (`fusion = \"factor\"`); pftt's bottleneck width is 16. Test perplexity is the served model's: for "
        "fdlora the fused one. Bytes per round per node: the encoded payload of one update (the published slot), sent "
