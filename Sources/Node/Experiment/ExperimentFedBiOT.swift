@@ -73,7 +73,7 @@ extension Experiment {
             .split(fractions: SplitFractions(train: 0.9, trust: 0.05, test: 0.05), sequenceLength: s.sequenceLength, seed: s.seed)
         let aligner = try FedBiOTAligner(full: full, emulator: alignerEmulator, plan: plan, fedbiot: entry.settings,
                                          publicText: try publicParts.train.sampler(batchSize: s.batchSize, seed: s.seed &+ 0xA11))
-        let heldOut = publicParts.test.sequentialBatches(batchSize: s.batchSize, tokens: s.testTokens)
+        let heldOut = NodeModel.testBatches(of: publicParts, settings: s)
 
         // The clients, each on its own text.
         let clients = try t.nodes.indices.map { i in
@@ -159,7 +159,7 @@ final class FedBiOTClient {
         } catch {
             throw NodeError("\(dataPath): \(error)")
         }
-        testBatches = splits.test.sequentialBatches(batchSize: s.batchSize, tokens: s.testTokens)
+        testBatches = NodeModel.testBatches(of: splits, settings: s)
         batchSize = s.batchSize
         samplingSeed = NodeModel.samplingSeed(settings: s, nodeIndex: nodeIndex)
     }

@@ -122,7 +122,7 @@ public final class NodeModel {
         } catch {
             throw NodeModelError.scheme("\(error)")
         }
-        testBatches = splits.test.sequentialBatches(batchSize: settings.batchSize, tokens: settings.testTokens)
+        testBatches = Self.testBatches(of: splits, settings: settings)
         let referenceTokens: [Int32]
         if let referencePath {
             do {
@@ -308,6 +308,12 @@ extension NodeModel {
         let f = settings.splits
         return try TextDataset.load(from: dataPath, tokenizer: tokenizer).split(
             fractions: SplitFractions(train: f[0], trust: f[1], test: f[2]), sequenceLength: settings.sequenceLength, seed: settings.seed)
+    }
+
+    /// The batches a node's test perplexity is measured on: the first `test_tokens` of the
+    /// test split.
+    static func testBatches(of splits: DatasetSplits, settings: NodeSettings) -> [TokenBatch] {
+        splits.test.sequentialBatches(batchSize: settings.batchSize, tokens: settings.testTokens)
     }
 
     /// The trainer of a node's whole run: every round's phases, warm-up 2 % of the steps.
