@@ -97,7 +97,13 @@ public struct TopKLogits: Sendable, Equatable {
         self.values = values
     }
 
-    /// Selects the `k` largest of each position's `vocabularySize` logits.
+    /// Selects the `k` largest of each position's `vocabularySize` logits. A NaN logit
+    /// ranks below every number.
+    ///
+    /// Where k is a large part of the vocabulary (at most 8 tokens per kept one), each
+    /// position finds its k-th largest logit by selection and keeps, in one pass in token
+    /// order, what is above it and the first of its ties; otherwise a heap of the best k
+    /// seen so far is cheaper, since few tokens beat its worst. Both keep the same entries.
     ///
     /// - Parameter logits: `(positions, vocabularySize)` row-major, e.g. a model's `(B, T, V)`
     ///   output flattened over B and T.
@@ -107,12 +113,73 @@ public struct TopKLogits: Sendable, Equatable {
         let positions = logits.count / vocabularySize
         var indices = [Int32](repeating: 0, count: positions * k)
         var values = [Float](repeating: 0, count: positions * k)
-        // A min-heap of the best k seen so far with the worst at the root, "worse" being
-        // the ranking reversed: smaller value, or equal value and larger index.
-        var heapIndex = [Int](repeating: 0, count: k)
-        var heapValue = [Float](repeating: 0, count: k)
-        heapIndex.withUnsafeMutableBufferPointer { hi in
-            heapValue.withUnsafeMutableBufferPointer { hv in
+        indices.withUnsafeMutableBufferPointer { indices in
+            values.withUnsafeMutableBufferPointer { values in
+                for p in 0..<positions {
+                    let row = UnsafeBufferPointer(rebasing: logits[(p * vocabularySize)..<((p + 1) * vocabularySize)])
+                    let out = (indices: UnsafeMutableBufferPointer(rebasing: indices[(p * k)..<((p + 1) * k)]),
+                               values: UnsafeMutableBufferPointer(rebasing: values[(p * k)..<((p + 1) * k)]))
+                    if vocabularySize <= 8 * k {
+                        Self.selectByThreshold(row, k: k, into: out)
+                    } else {
+                        Self.selectByHeap(row, k: k, into: out)
+                    }
+                }
+            }
+        }
+        self.init(k: k, indices: indices, values: values)
+    }
+
+    /// The order the selection ranks logits by: a NaN below every number.
+    @inline(__always) private static func rank(_ v: Float) -> Float { v.isNaN ? -.infinity : v }
+
+    private typealias Selection = (indices: UnsafeMutableBufferPointer<Int32>, values: UnsafeMutableBufferPointer<Float>)
+
+    /// Keeps the entries above the row's k-th largest logit and, of those equal to it, the
+    /// ones with the smaller token indices, in token order.
+    private static func selectByThreshold(_ row: UnsafeBufferPointer<Float>, k: Int, into out: Selection) {
+        let n = row.count
+        let threshold = withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { s -> Float in
+            for v in 0..<n { s[v] = rank(row[v]) }
+            // Quickselect of rank k − 1 in descending order, partitioning three ways
+            // (above, equal to, below the pivot) so that runs of ties end it at once.
+            var lo = 0, hi = n - 1
+            let target = k - 1
+            while lo < hi {
+                let a = s[lo], b = s[(lo + hi) / 2], c = s[hi]
+                let pivot = max(min(a, b), min(max(a, b), c))
+                var lt = lo, i = lo, gt = hi
+                while i <= gt {
+                    if s[i] > pivot {
+                        s.swapAt(lt, i); lt += 1; i += 1
+                    } else if s[i] < pivot {
+                        s.swapAt(i, gt); gt -= 1
+                    } else {
+                        i += 1
+                    }
+                }
+                if target < lt { hi = lt - 1 } else if target > gt { lo = gt + 1 } else { return pivot }
+            }
+            return s[target]
+        }
+        var above = 0
+        for v in 0..<n where rank(row[v]) > threshold { above += 1 }
+        var ties = k - above, e = 0
+        for v in 0..<n {
+            let r = rank(row[v])
+            guard r > threshold || (r == threshold && ties > 0) else { continue }
+            if r == threshold { ties -= 1 }
+            out.indices[e] = Int32(v)
+            out.values[e] = row[v]
+            e += 1
+        }
+    }
+
+    /// Keeps the best k in a min-heap with the worst at the root, "worse" being the
+    /// ranking reversed: smaller logit, or equal logit and larger index.
+    private static func selectByHeap(_ row: UnsafeBufferPointer<Float>, k: Int, into out: Selection) {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { hi in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { hv in
                 func worse(_ a: Int, _ b: Int) -> Bool { hv[a] != hv[b] ? hv[a] < hv[b] : hi[a] > hi[b] }
                 func siftDown(_ start: Int) {
                     var i = start
@@ -127,31 +194,28 @@ public struct TopKLogits: Sendable, Equatable {
                         i = m
                     }
                 }
-                for p in 0..<positions {
-                    let row = logits.baseAddress! + p * vocabularySize
-                    for v in 0..<k {
-                        hi[v] = v
-                        hv[v] = row[v]
-                    }
-                    for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
-                    // Later tokens have larger indices, so only a strictly larger logit
-                    // beats the root.
-                    var floor = hv[0]
-                    for v in k..<vocabularySize where row[v] > floor {
-                        hi[0] = v
-                        hv[0] = row[v]
-                        siftDown(0)
-                        floor = hv[0]
-                    }
-                    let chosen = hi.sorted()
-                    for (e, v) in chosen.enumerated() {
-                        indices[p * k + e] = Int32(v)
-                        values[p * k + e] = row[v]
-                    }
+                for v in 0..<k {
+                    hi[v] = v
+                    hv[v] = rank(row[v])
+                }
+                for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+                // Later tokens have larger indices, so only a strictly larger logit
+                // beats the root.
+                var floor = hv[0]
+                for v in k..<row.count where rank(row[v]) > floor {
+                    hi[0] = v
+                    hv[0] = rank(row[v])
+                    siftDown(0)
+                    floor = hv[0]
+                }
+                var sorted = hi
+                sorted.sort()
+                for (e, v) in sorted.enumerated() {
+                    out.indices[e] = Int32(v)
+                    out.values[e] = row[v]
                 }
             }
         }
-        self.init(k: k, indices: indices, values: values)
     }
 
     /// Selects the `k` largest of each position's `vocabularySize` logits (see above).

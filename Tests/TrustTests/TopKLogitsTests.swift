@@ -31,6 +31,31 @@ import Testing
         }
     }
 
+    /// Both ways of selecting (by threshold where k is a large part of the vocabulary,
+    /// by heap otherwise) keep what a full sort keeps, with ties and NaNs in the rows:
+    /// larger logit first, a NaN below every number, equal logits to the smaller index.
+    @Test(arguments: [(256, 100), (64, 60), (50, 7), (300, 10), (20, 20), (1000, 1)])
+    func bothSelectionsMatchAFullSortWithTiesAndNaNs(vocabulary: Int, k: Int) {
+        let positions = 9
+        let logits: [Float] = (0..<(vocabulary * positions)).map { i in
+            let p = i / vocabulary
+            if p == 0 { return 1.5 }  // a row of one value
+            if i % 17 == 5 { return .nan }
+            if p % 2 == 1 { return (noise(i, seed: 5) * 3).rounded() }  // few distinct values
+            return noise(i, seed: 7) * 4
+        }
+        let top = TopKLogits(logits: logits, vocabularySize: vocabulary, k: k)
+        let rank = { (v: Float) in v.isNaN ? -Float.infinity : v }
+        for p in 0..<positions {
+            let row = Array(logits[(p * vocabulary)..<((p + 1) * vocabulary)])
+            let expected = row.indices.sorted { rank(row[$0]) != rank(row[$1]) ? rank(row[$0]) > rank(row[$1]) : $0 < $1 }
+                .prefix(k).sorted()
+            #expect(top.indices[(p * k)..<((p + 1) * k)].map(Int.init) == Array(expected), "position \(p)")
+            let kept = top.values[(p * k)..<((p + 1) * k)]
+            #expect(zip(kept, expected).allSatisfy { $0.bitPattern == row[$1].bitPattern }, "position \(p)")
+        }
+    }
+
     @Test func distanceEqualsTheDenseL1OfZeroedLogits() {
         // The reference: zero every logit outside a model's own top-k, then sum |a − b|
         // over the vocabulary, averaged over positions.
