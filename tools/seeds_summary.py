@@ -11,12 +11,12 @@ trust.jsonl, from which each node's share of its last trust row on its own group
 setting; a node's own key is the first candidate of its own trust records.
 """
 import csv
-import json
 import os
-import re
 import statistics
 import sys
 from collections import defaultdict
+
+from experiment_figures import file_safe, groups, in_group_shares
 
 root, work, default = sys.argv[1], sys.argv[2], sys.argv[3]
 corpora = [("manpages", "translated manual pages (12 nodes, 4 groups)"),
@@ -32,42 +32,6 @@ def seed_means(path):
         for r in csv.DictReader(f):
             rows[(r["setting"], r["strategy"])][int(r["seed"])].append(float(r["test_perplexity"]))
     return {k: {s: statistics.fmean(v) for s, v in seeds.items()} for k, seeds in rows.items()}
-
-
-def groups(md_path):
-    """node -> index of its source in the specific setting."""
-    text = open(md_path).read()
-    line = re.search(r"^- specific: (.*)$", text, re.M).group(1)
-    out = {}
-    for part in line.split("; "):
-        name, row = part.split(" [")
-        values = [float(x) for x in row.rstrip("]").split(",")]
-        out[name] = values.index(max(values))
-    return out
-
-
-def in_group_shares(state_dir, group_of):
-    """node -> share of its last trust row on its own group."""
-    records, own = {}, {}
-    for node in sorted(os.listdir(state_dir)):
-        path = os.path.join(state_dir, node, "trust.jsonl")
-        if not os.path.exists(path):
-            continue
-        lines = [json.loads(l) for l in open(path) if l.strip()]
-        if lines:
-            records[node] = lines[-1]
-            own[lines[-1]["candidates"][0]] = node
-    shares = {}
-    for node, record in records.items():
-        share = sum(w for key, w in zip(record["candidates"], record["weights"])
-                    if key in own and group_of[own[key]] == group_of[node])
-        shares[node] = share / max(sum(record["weights"]), 1e-300)
-    return shares
-
-
-def file_safe(text):
-    """The run's folder name part, as `ExperimentRunKey.fileSafe` writes it."""
-    return "".join(c if c.isalnum() or c in ".=-" else "_" for c in text)
 
 
 def pct(a, b):
