@@ -105,6 +105,50 @@ func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(a
         #expect(history.map(\.weights) == [[1], [1]])
     }
 
+    @Test func testEveryMeasuresTheTestTextOnlyOnItsRoundsAndTheLastWithoutChangingTraining() throws {
+        // The same two nodes (trusting only themselves, so the runs are deterministic)
+        // once measuring every round and once every third: the second has test losses
+        // after rounds 3 and 4 only, equal to the first's, and the same training.
+        func run(testEvery: Int) throws -> [RoundMetrics] {
+            let t = try preparedTopology("""
+                name = "every"
+                sources = ["code", "prose"]
+                [defaults]
+                trust = "local"
+                rounds = 4
+                warmup_rounds = 1
+                local_steps = 2
+                sequence_length = 16
+                test_every = \(testEvery)
+                round_timeout_ms = 2000
+                curve = false
+                [[nodes]]
+                name = "alice"
+                endpoint = "inproc://every-a-\(testEvery)"
+                mixture = [1, 0]
+                [[nodes]]
+                name = "bob"
+                endpoint = "inproc://every-b-\(testEvery)"
+                mixture = [0, 1]
+                """, bytesPerNode: 4000)
+            defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+            for result in try runInProcess(t) { _ = try result.get() }
+            let state = StateDirectory(path: t.stateDirectory(of: 0))
+            let lines = try String(contentsOfFile: state.metricsPath, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 4)
+            for (r, line) in lines.enumerated() {
+                #expect(line.contains("\"testLoss\"") == ((r + 1) % testEvery == 0 || r + 1 == 4), "round \(r + 1)")
+            }
+            return try state.metrics()
+        }
+        let every = try run(testEvery: 1), third = try run(testEvery: 3)
+        #expect(every.allSatisfy { $0.testLoss != nil })
+        #expect(third.map { $0.testLoss != nil } == [false, false, true, true])
+        #expect(third.map(\.trainLoss) == every.map(\.trainLoss))
+        #expect(third[2].testLoss == every[2].testLoss && third[3].testLoss == every[3].testLoss)
+        #expect(third.lastTestPerplexity == every.lastTestPerplexity && third.lastTestPerplexity != nil)
+    }
+
     @Test func aRequestedStopEndsTheRunAtTheLastCommittedRound() throws {
         let t = try preparedTopology("""
             name = "stopping"

@@ -181,10 +181,11 @@ public final class Experiment {
         try Self.runNodes(t, forgers: forgers(attackers))
         let seconds = Date().timeIntervalSince(start)
         let perplexities = try t.nodes.indices.map { i -> Double in
-            guard let last = try StateDirectory(path: t.stateDirectory(of: i)).metrics().last, last.round == plan.rounds else {
+            guard let last = try StateDirectory(path: t.stateDirectory(of: i)).metrics().last, last.round == plan.rounds,
+                  let perplexity = last.testPerplexity else {
                 throw NodeError("run \(key.folderName): node \(t.nodes[i].name) did not complete round \(plan.rounds)")
             }
-            return last.testPerplexity
+            return perplexity
         }
         let robustness = try plan.attack.map { attack in
             RobustnessMeasure(

@@ -81,8 +81,10 @@ public final class NodeMetrics: @unchecked Sendable {
         lock.withLock {
             round.record(m.round)
             trainLoss.record(m.trainLoss)
-            testLoss.record(m.testLoss)
-            testPerplexity.record(m.testPerplexity)
+            if let loss = m.testLoss {
+                testLoss.record(loss)
+                testPerplexity.record(exp(loss))
+            }
             let times = ["training": m.trainingSeconds, "waiting": m.waitingSeconds, "trust": m.trustSeconds, "round": m.seconds]
             for (phase, seconds) in times {
                 phaseSeconds[phase]?.record(seconds)

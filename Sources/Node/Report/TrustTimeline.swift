@@ -50,7 +50,9 @@ public struct TrustTimeline: Sendable, Equatable, Codable {
             let committed = try state.progress()?.round ?? 0
             histories.append(try state.trustHistory(upTo: committed))
             var byRound: [Int: Double] = [:]
-            for m in try state.metrics(upTo: committed) where m.testPerplexity.isFinite { byRound[m.round] = m.testPerplexity }
+            for m in try state.metrics(upTo: committed) {
+                if let p = m.testPerplexity, p.isFinite { byRound[m.round] = p }
+            }
             perplexities.append(byRound)
         }
         let rounds = Set(histories.flatMap { $0.map(\.round) }).sorted()

@@ -196,7 +196,7 @@ public final class NodeRuntime: @unchecked Sendable {
         update {
             $0.round = progress.round
             $0.loss = metrics.last?.trainLoss
-            $0.testPerplexity = metrics.last?.testPerplexity
+            $0.testPerplexity = metrics.lastTestPerplexity
         }
 
         let mesh = try startMesh()
@@ -269,7 +269,8 @@ public final class NodeRuntime: @unchecked Sendable {
             }
 
             update { $0.phase = .evaluating }
-            let testLoss = try nodeModel.testLoss()
+            let measuresTest = round % settings.testEvery == 0 || round == settings.rounds
+            let testLoss = measuresTest ? try nodeModel.testLoss() : nil
             phases.end("evaluation")
             if let previousCommit { phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu) }
             metrics.append(
@@ -290,7 +291,7 @@ public final class NodeRuntime: @unchecked Sendable {
             update {
                 $0.round = round
                 $0.loss = trainLoss
-                $0.testPerplexity = exp(testLoss)
+                if let testLoss { $0.testPerplexity = exp(testLoss) }
                 $0.fusionWeights = nodeModel.scheme.fusionWeights
                 $0.schemeFigures = nodeModel.scheme.roundFigures
             }
@@ -298,7 +299,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 "round complete",
                 metadata: [
                     "round": "\(round)", "loss": "\(String(format: "%.4f", trainLoss))",
-                    "test_ppl": "\(String(format: "%.3f", exp(testLoss)))", "candidates": "\(candidates)",
+                    "test_ppl": "\(testLoss.map { String(format: "%.3f", exp($0)) } ?? "-")", "candidates": "\(candidates)",
                 ])
         }
         update { $0.phase = .finished }

@@ -25,9 +25,10 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var round: Int
     /// Mean training loss of the round's local steps.
     public var trainLoss: Double
-    /// Mean cross-entropy on the test split after the round (after aggregation).
-    public var testLoss: Double
-    public var testPerplexity: Double { exp(testLoss) }
+    /// Mean cross-entropy on the test split after the round (after aggregation); nil in
+    /// a round that did not measure it (`test_every`).
+    public var testLoss: Double?
+    public var testPerplexity: Double? { testLoss.map(exp) }
     /// Whether the round aggregated (false in warm-up).
     public var aggregated: Bool
     /// Peers whose updates were candidates.
@@ -56,7 +57,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var traffic: MeshTraffic? = nil
 
     public init(
-        round: Int, trainLoss: Double, testLoss: Double, aggregated: Bool, candidates: Int, seconds: Double,
+        round: Int, trainLoss: Double, testLoss: Double?, aggregated: Bool, candidates: Int, seconds: Double,
         trainingSeconds: Double, waitingSeconds: Double, trustSeconds: Double, fusionWeights: [Double]? = nil
     ) {
         self.fusionWeights = fusionWeights
@@ -70,6 +71,11 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
         self.waitingSeconds = waitingSeconds
         self.trustSeconds = trustSeconds
     }
+}
+
+extension Array where Element == RoundMetrics {
+    /// The test perplexity of the last round that measured it.
+    public var lastTestPerplexity: Double? { last { $0.testLoss != nil }?.testPerplexity }
 }
 
 /// The commit record of a node's progress.

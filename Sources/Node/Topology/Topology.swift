@@ -50,6 +50,9 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     public var trustTokens: Int = 8192
     /// Tokens of the test split the test perplexity is measured on, at most.
     public var testTokens: Int = 8192
+    /// A node measures its test perplexity after every `testEvery`-th round and after its
+    /// last; 1 measures every round.
+    public var testEvery: Int = 1
     /// Hops an update is relayed.
     public var ttl: Int = 2
     /// How long a round waits for its neighbours' updates, in milliseconds.

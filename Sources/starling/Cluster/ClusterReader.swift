@@ -15,11 +15,12 @@ enum ClusterReader {
             if let live = ask(state, "status").flatMap({ try? JSONDecoder().decode(NodeStatus.self, from: $0) }) { return live }
             guard FileManager.default.fileExists(atPath: state.path) else { return nil }
             let progress = try state.progress()
-            let last = try state.metrics(upTo: progress?.round ?? 0).last
+            let metrics = try state.metrics(upTo: progress?.round ?? 0)
+            let last = metrics.last
             let settings = t.nodes[i].settings
             return NodeStatus(
                 name: t.nodes[i].name, phase: progress?.round == settings.rounds ? .finished : offlinePhase,
-                round: progress?.round ?? 0, rounds: settings.rounds, loss: last?.trainLoss, testPerplexity: last?.testPerplexity)
+                round: progress?.round ?? 0, rounds: settings.rounds, loss: last?.trainLoss, testPerplexity: metrics.lastTestPerplexity)
         }
     }
 

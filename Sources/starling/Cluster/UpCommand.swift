@@ -129,14 +129,14 @@ struct UpCommand: ParsableCommand {
         let graph = try TrustGraph.fromStateFolders(t)
         print("\nTrust graph (row: the node that trusts, column: the node it trusts)")
         print(graph.rendered(as: .heatmap, color: color), terminator: "")
-        var rows = [["node", "round", "train loss", "test ppl (round 1)", "test ppl (last)"]]
+        var rows = [["node", "round", "train loss", "test ppl (first)", "test ppl (last)"]]
         for i in t.nodes.indices {
             let m = try StateDirectory(path: t.stateDirectory(of: i)).metrics()
             rows.append([
                 t.nodes[i].name, "\(m.last?.round ?? 0)/\(t.nodes[i].settings.rounds)",
                 m.last.map { String(format: "%.3f", $0.trainLoss) } ?? "-",
-                m.first.map { String(format: "%.2f", $0.testPerplexity) } ?? "-",
-                m.last.map { String(format: "%.2f", $0.testPerplexity) } ?? "-",
+                m.first { $0.testLoss != nil }?.testPerplexity.map { String(format: "%.2f", $0) } ?? "-",
+                m.lastTestPerplexity.map { String(format: "%.2f", $0) } ?? "-",
             ])
         }
         print("\nPerplexity on each node's own test text")
