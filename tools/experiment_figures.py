@@ -4,6 +4,7 @@ that summarise experiments (seeds_summary.py, bench-round-overhead, bench-trust-
 A run's folder is <work>/state/<setting>-seed<k>-<bytes>-<strategy>/, one folder per node
 holding its metrics.jsonl and trust.jsonl.
 """
+import glob
 import json
 import os
 import re
@@ -12,6 +13,11 @@ import re
 def file_safe(text):
     """The run's folder name part, as `ExperimentRunKey.fileSafe` writes it."""
     return "".join(c if c.isalnum() or c in ".=-" else "_" for c in text)
+
+
+def run_dirs(work_dir):
+    """strategy part of each run's folder name -> the folder, in name order."""
+    return {os.path.basename(d).split("-", 3)[3]: d for d in sorted(glob.glob(os.path.join(work_dir, "state", "*")))}
 
 
 def groups(md_path):

@@ -16,11 +16,10 @@ enum ClusterReader {
             guard FileManager.default.fileExists(atPath: state.path) else { return nil }
             let progress = try state.progress()
             let metrics = try state.metrics(upTo: progress?.round ?? 0)
-            let last = metrics.last
             let settings = t.nodes[i].settings
             return NodeStatus(
                 name: t.nodes[i].name, phase: progress?.round == settings.rounds ? .finished : offlinePhase,
-                round: progress?.round ?? 0, rounds: settings.rounds, loss: last?.trainLoss, testPerplexity: metrics.lastTestPerplexity)
+                round: progress?.round ?? 0, rounds: settings.rounds, loss: metrics.last?.trainLoss, testPerplexity: metrics.lastTestPerplexity)
         }
     }
 
