@@ -29,6 +29,10 @@ public struct TrustRecord: Sendable, Equatable, Codable {
     public var exclusions: [TrustExclusion]
     /// Wall time spent computing the row, in milliseconds (model evaluations included).
     public var milliseconds: Double
+    /// When the row was not scored afresh (`trust_every`): the earlier round whose scores
+    /// and weights it carries over to this round's adapters of the same candidates; nil
+    /// when it was scored in `round`.
+    public var scoredRound: Int?
 
     public init(round: Int, strategy: TrustConfig, candidates: [String], scores: [Double?], weights: [Double], exclusions: [TrustExclusion], milliseconds: Double) {
         precondition(scores.count == candidates.count && weights.count == candidates.count)
@@ -47,6 +51,26 @@ public struct TrustRecord: Sendable, Equatable, Codable {
     /// The weight of candidate `id`, or nil if it is not in the row.
     public func weight(of id: String) -> Double? {
         candidates.firstIndex(of: id).map { weights[$0] }
+    }
+
+    /// The round whose scores the row holds: `scoredRound`, or its own round.
+    public var roundScored: Int { scoredRound ?? round }
+
+    /// This row carried over to `round`, whose candidates are `ids` (the node first, then
+    /// its peers in any order): the same scores and weights by candidate, and the
+    /// exclusions of those candidates kept. Nil when `ids` is not this row's set of
+    /// candidates, since a newcomer has no score and a missing candidate's weight would
+    /// have to be spread over the others.
+    public func carried(to round: Int, candidates ids: [String]) -> TrustRecord? {
+        guard ids.count == candidates.count, ids.first == selfID, Set(ids) == Set(candidates),
+              Set(ids).count == ids.count else { return nil }
+        let index = Dictionary(candidates.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var row = TrustRecord(
+            round: round, strategy: strategy, candidates: ids, scores: ids.map { scores[index[$0]!] },
+            weights: ids.map { weights[index[$0]!] }, exclusions: exclusions.filter { index[$0.candidate] != nil },
+            milliseconds: 0)
+        row.scoredRound = roundScored
+        return row
     }
 
     /// The record as one line of JSON (sorted keys, no newline inside, none at the end).

@@ -37,6 +37,26 @@ public enum TrustError: Error, Equatable, CustomStringConvertible {
 
 /// Computes trust rows.
 public enum TrustRow {
+    /// `last`'s row carried over to `round` without scoring (`trust_every`): the weights
+    /// `last` gave each candidate, applied to this round's adapters. Nil, so that the
+    /// caller scores afresh, when the candidates are not `last`'s, or when the node's own
+    /// adapter or any adapter `last` gave weight would now be excluded by
+    /// `CandidateScreening` (a carried row must never let in what a scored row would keep
+    /// out). The row records `last`'s round as `scoredRound`.
+    public static func carried(
+        _ last: TrustRecord, round: Int, own: TrustCandidate, peers: [TrustCandidate]
+    ) -> TrustRecord? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let candidates = [own] + peers
+        guard var row = last.carried(to: round, candidates: candidates.map(\.id)) else { return nil }
+        for (c, w) in zip(candidates, row.weights) where w != 0 || c.id == own.id {
+            if CandidateScreening.exclusion(of: c.adapter, against: own.adapter) != nil { return nil }
+        }
+        row.milliseconds = milliseconds(clock.now - start)
+        return row
+    }
+
     /// The trust row of the node holding `own` over C = {own} ∪ `peers`.
     ///
     /// Candidates whose layout differs from `own` or that hold non-finite values are
@@ -143,7 +163,7 @@ public enum TrustRow {
                 guard usable.first == 0 else { throw TrustError.noUsableCandidate }
                 let adapters = usable.map { candidates[$0].adapter }
                 let row = try AggregateDescent.row(ownLoss: log(scores[0]!), candidates: adapters.count, steps: config.variant.steps) {
-                    try evaluator.meanCrossEntropies(of: $0.map { try TrustAggregation.aggregate(adapters, weights: $0) })
+                    try evaluator.meanCrossEntropies(of: $0.map { TrustAggregation.aggregate(adapters, weights: $0) })
                 }
                 for (j, w) in zip(usable, row) { weights[j] = w }
             }
@@ -175,9 +195,11 @@ public enum TrustRow {
         exclusions.sort { a, b in
             candidates.firstIndex { $0.id == a.candidate }! < candidates.firstIndex { $0.id == b.candidate }!
         }
-        let elapsed = clock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
         return TrustRecord(round: round, strategy: config, candidates: candidates.map(\.id), scores: scores,
-                           weights: weights, exclusions: exclusions, milliseconds: milliseconds)
+                           weights: weights, exclusions: exclusions, milliseconds: milliseconds(clock.now - start))
+    }
+
+    private static func milliseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15
     }
 }

@@ -32,6 +32,37 @@ func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(a
     return cluster.results.map { $0 ?? .failure(NodeError("did not finish")) }
 }
 
+/// Two nodes of different text (alice on the first source, bob on the second) with one
+/// round of warm-up, `trust` and one more `setting`, run as threads to their last round;
+/// `read` sees alice's state folder before the run's folder is removed.
+func runTwoNodes<T>(_ name: String, trust: String, rounds: Int, setting: String,
+                    read: (StateDirectory) throws -> T) throws -> T {
+    let t = try preparedTopology("""
+        name = "\(name)"
+        sources = ["code", "prose"]
+        [defaults]
+        trust = "\(trust)"
+        rounds = \(rounds)
+        warmup_rounds = 1
+        local_steps = 2
+        sequence_length = 16
+        \(setting)
+        round_timeout_ms = 20000
+        curve = false
+        [[nodes]]
+        name = "alice"
+        endpoint = "inproc://\(name)-a"
+        mixture = [1, 0]
+        [[nodes]]
+        name = "bob"
+        endpoint = "inproc://\(name)-b"
+        mixture = [0, 1]
+        """, bytesPerNode: 4000)
+    defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+    for result in try runInProcess(t) { #expect(try result.get() == .finished(round: rounds)) }
+    return try read(StateDirectory(path: t.stateDirectory(of: 0)))
+}
+
 @Suite(.serialized) struct NodeRuntimeTests {
     @Test func twoGroupsTrustTheirOwnGroupWithValidation() throws {
         let t = try preparedTopology("""
@@ -110,36 +141,14 @@ func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(a
         // once measuring every round and once every third: the second has test losses
         // after rounds 3 and 4 only, equal to the first's, and the same training.
         func run(testEvery: Int) throws -> [RoundMetrics] {
-            let t = try preparedTopology("""
-                name = "every"
-                sources = ["code", "prose"]
-                [defaults]
-                trust = "local"
-                rounds = 4
-                warmup_rounds = 1
-                local_steps = 2
-                sequence_length = 16
-                test_every = \(testEvery)
-                round_timeout_ms = 2000
-                curve = false
-                [[nodes]]
-                name = "alice"
-                endpoint = "inproc://every-a-\(testEvery)"
-                mixture = [1, 0]
-                [[nodes]]
-                name = "bob"
-                endpoint = "inproc://every-b-\(testEvery)"
-                mixture = [0, 1]
-                """, bytesPerNode: 4000)
-            defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
-            for result in try runInProcess(t) { _ = try result.get() }
-            let state = StateDirectory(path: t.stateDirectory(of: 0))
-            let lines = try String(contentsOfFile: state.metricsPath, encoding: .utf8).split(separator: "\n")
-            #expect(lines.count == 4)
-            for (r, line) in lines.enumerated() {
-                #expect(line.contains("\"testLoss\"") == ((r + 1) % testEvery == 0 || r + 1 == 4), "round \(r + 1)")
+            try runTwoNodes("every-\(testEvery)", trust: "local", rounds: 4, setting: "test_every = \(testEvery)") { state in
+                let lines = try String(contentsOfFile: state.metricsPath, encoding: .utf8).split(separator: "\n")
+                #expect(lines.count == 4)
+                for (r, line) in lines.enumerated() {
+                    #expect(line.contains("\"testLoss\"") == ((r + 1) % testEvery == 0 || r + 1 == 4), "round \(r + 1)")
+                }
+                return try state.metrics()
             }
-            return try state.metrics()
         }
         let every = try run(testEvery: 1), third = try run(testEvery: 3)
         #expect(every.allSatisfy { $0.testLoss != nil })
@@ -147,6 +156,26 @@ func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(a
         #expect(third.map(\.trainLoss) == every.map(\.trainLoss))
         #expect(third[2].testLoss == every[2].testLoss && third[3].testLoss == every[3].testLoss)
         #expect(third.lastTestPerplexity == every.lastTestPerplexity && third.lastTestPerplexity != nil)
+    }
+
+    @Test func trustEveryCarriesTheScoredRowOverUntilItsNextScoringRound() throws {
+        // Two nodes scoring by validation, once every round and once every second
+        // aggregating round: the second scores round 2, carries its row over to round 3,
+        // scores round 4 afresh, and its scored round 2 is the first run's.
+        func run(trustEvery: Int) throws -> [TrustRecord] {
+            try runTwoNodes("carry-\(trustEvery)", trust: "validation", rounds: 4, setting: "trust_every = \(trustEvery)") { state in
+                let history = try state.trustHistory()
+                #expect(history.map(\.round) == [2, 3, 4])
+                #expect(history.allSatisfy { $0.candidates.count == 2 }, "both nodes in every row")
+                return history
+            }
+        }
+        let every = try run(trustEvery: 1), second = try run(trustEvery: 2)
+        #expect(every.map(\.scoredRound) == [nil, nil, nil])
+        #expect(second.map(\.scoredRound) == [nil, 2, nil])
+        #expect(second[1].weights == second[0].weights && second[1].scores == second[0].scores)
+        for (a, b) in zip(second[0].weights, every[0].weights) { #expect(abs(a - b) < 1e-9, "round 2: \(a) vs \(b)") }
+        #expect(second[0].scores.allSatisfy { $0 != nil } && second[2].scores.allSatisfy { $0 != nil })
     }
 
     @Test func aRequestedStopEndsTheRunAtTheLastCommittedRound() throws {

@@ -284,6 +284,7 @@ let validTopology = """
         .init(entry: "trust_tokens = 0", message: "defaults.trust_tokens must be at least 1, got 0"),
         .init(entry: "test_tokens = -64", message: "defaults.test_tokens must be at least 1, got -64"),
         .init(entry: "test_every = 0", message: "defaults.test_every must be at least 1, got 0"),
+        .init(entry: "trust_every = 0", message: "defaults.trust_every must be at least 1, got 0"),
         .init(entry: "ttl = -1", message: "defaults.ttl must be between 0 and 255, got -1"),
         .init(entry: "ttl = 256", message: "defaults.ttl must be between 0 and 255, got 256"),
         .init(entry: "round_timeout_ms = 0", message: "defaults.round_timeout_ms must be at least 1, got 0"),

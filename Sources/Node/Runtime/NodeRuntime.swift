@@ -246,8 +246,13 @@ public final class NodeRuntime: @unchecked Sendable {
                 let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
                 let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
-                let (peers, refusals) = try exchange(round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
-                                                     whileWaiting: try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
+                // Within `trust_every` rounds of the last scored row, the node means to carry
+                // that row over and scores nothing while it waits.
+                let lastScored = trustHistory.last { $0.scoredRound == nil && $0.strategy == trustConfig }
+                let carries = lastScored.map { round - $0.round < settings.trustEvery } ?? false
+                let (peers, refusals) = try exchange(
+                    round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
+                    whileWaiting: carries ? {} : try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
 
@@ -257,8 +262,12 @@ public final class NodeRuntime: @unchecked Sendable {
                 let screened = PeerScreen.screen(
                     own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), norm: NormScreen(bound: settings.screenNorm))
                 phases.end("screening")
-                var record = try TrustRow.compute(
-                    config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: evaluator, mixtures: mixtures)
+                // A carried row needs the same candidates as the scored one, each still fit to
+                // be weighed; otherwise the round scores afresh.
+                let carried = carries ? lastScored.flatMap { TrustRow.carried($0, round: round, own: own, peers: screened.kept) } : nil
+                var record = try carried
+                    ?? TrustRow.compute(
+                        config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: evaluator, mixtures: mixtures)
                 record.exclusions += screened.exclusions + refusals
                 phases.end("trust")
                 try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: screened.kept, record: record), round: round)

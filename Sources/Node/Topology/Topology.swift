@@ -53,6 +53,10 @@ public struct NodeSettings: Sendable, Equatable, Codable {
     /// A node measures its test perplexity after every `testEvery`-th round and after its
     /// last; 1 measures every round.
     public var testEvery: Int = 1
+    /// A node scores its candidates afresh at most every `trustEvery` aggregating rounds:
+    /// in between, when the same candidates arrive, it weighs their new adapters by the
+    /// last scored row (`TrustRecord.scoredRound`); 1 scores every round.
+    public var trustEvery: Int = 1
     /// Hops an update is relayed.
     public var ttl: Int = 2
     /// How long a round waits for its neighbours' updates, in milliseconds.

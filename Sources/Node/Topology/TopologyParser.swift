@@ -232,7 +232,7 @@ struct Reader {
 
     static let settingKeys: Set<String> = [
         "scheme", "base_model", "tokenizer", "lora", "trust", "temperature", "warmup_rounds", "local_steps", "rounds",
-        "learning_rate", "weight_decay", "batch_size", "sequence_length", "activation_budget", "splits", "trust_tokens", "test_tokens", "test_every", "ttl", "round_timeout_ms",
+        "learning_rate", "weight_decay", "batch_size", "sequence_length", "activation_budget", "splits", "trust_tokens", "test_tokens", "test_every", "trust_every", "ttl", "round_timeout_ms",
         "staleness_rounds", "heartbeat_ms", "liveness", "max_payload_bytes", "curve", "reference", "seed",
         "metrics", "aggregation", "outer_lr", "outer_momentum", "sync_every", "fusion", "fusion_budget", "fusion_weights",
         "personal_in_global", "bottleneck", "screen_norm", "rewards", "pfit", "fedbiot", "role", "public_data",
@@ -276,6 +276,7 @@ struct Reader {
         if let v = int(t, "trust_tokens", p("trust_tokens"), min: 1) { s.trustTokens = v }
         if let v = int(t, "test_tokens", p("test_tokens"), min: 1) { s.testTokens = v }
         if let v = int(t, "test_every", p("test_every"), min: 1) { s.testEvery = v }
+        if let v = int(t, "trust_every", p("trust_every"), min: 1) { s.trustEvery = v }
         // The hop count travels as one byte.
         if let v = int(t, "ttl", p("ttl"), min: 0, max: 255) { s.ttl = v }
         if let v = int(t, "round_timeout_ms", p("round_timeout_ms"), min: 1) { s.roundTimeoutMilliseconds = v }
