@@ -122,9 +122,32 @@ def budget_table(report):
     return "\n".join(lines)
 
 
+def comparison_table(before, after):
+    """The Markdown table of two tools/bench-trust-budget reports of the same budgets and
+    strategies side by side (`before` → `after` in each cell), as for one setting
+    changed between them."""
+    lines = [
+        "| trust_tokens | strategy | CPU overhead | trust CPU (s) | test ppl | in-group: mean, min |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    pairs = [("·", name, before["references"][name], after["references"][name]) for name in ("local", "fedavg")]
+    for budget in sorted(before["budgets"], key=int):
+        for name, r in before["budgets"][budget].items():
+            pairs.append((f"{int(budget):,}", name, r, after["budgets"][budget][name]))
+    for budget, name, a, b in pairs:
+        lines.append(
+            f"| {budget} | `{name}` | {100 * a['cpu_overhead_share']:.0f} % → {100 * b['cpu_overhead_share']:.0f} % | "
+            f"{a['trust_cpu_seconds']:.3f} → {b['trust_cpu_seconds']:.3f} | "
+            f"{a['test_perplexity']:.3f} → {b['test_perplexity']:.3f} | "
+            f"{a['in_group_mean']:.2f}, {a['in_group_min']:.2f} → {b['in_group_mean']:.2f}, {b['in_group_min']:.2f} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 2:
-        sys.exit("usage: tools/experiment_figures.py bench/trust-budget-<corpus>.json  (prints its table)")
-    print(budget_table(json.load(open(sys.argv[1]))))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: tools/experiment_figures.py bench/trust-budget-<corpus>.json [another.json]\n"
+                 "  (prints its table, or the two side by side: first → second)")
+    reports = [json.load(open(path)) for path in sys.argv[1:]]
+    print(budget_table(reports[0]) if len(reports) == 1 else comparison_table(*reports))
