@@ -4,6 +4,8 @@ import Testing
 #if canImport(FoundationXML)
     import FoundationXML
 #endif
+import Gossip
+import Trust
 @testable import Node
 
 @Suite struct TrustGraphTests {
@@ -43,6 +45,33 @@ import Testing
         #expect(lines[3].hasSuffix("(no record)"))
         #expect(!graph.heatmap(color: false).contains("\u{1B}"))
         #expect(graph.heatmap(color: true).contains("\u{1B}[48;2;"))
+    }
+
+    @Test func aCarriedRowNamesTheRoundThatScoredIt() throws {
+        var carried = graph
+        carried.rounds = [7, 7, nil]
+        carried.scoredRounds = [6, nil, nil]
+        let lines = carried.heatmap(color: false).split(separator: "\n")
+        #expect(lines[1].hasSuffix("round 7 (scores of round 6)"))
+        #expect(lines[2].hasSuffix("round 7"))
+        #expect(try JSONDecoder().decode(TrustGraph.self, from: Data(carried.json().utf8)) == carried)
+        // The trust page's table says so too, and stays well-formed.
+        let page = TrustTimeline(name: "t", nodes: carried.nodes, groups: [nil, nil, nil], rounds: [7], graphs: [carried],
+                                 testPerplexity: [[], [], []]).html()
+        #expect(page.contains("<td>alice <span class=\"carried\">(scores of round 6)</span></td>"))
+        #expect(page.contains("<td>bob</td>"))
+        #expect(XMLParser(data: Data(page.utf8)).parse())
+        // Assembled from records: only a carried record's round is named.
+        let keys = try (0..<2).map { _ in try SigningKeyPair().publicKey }
+        func record(round: Int, scoredRound: Int?) -> TrustRecord {
+            var r = TrustRecord(round: round, strategy: TrustConfig(.fedavg), candidates: keys.map(\.description),
+                                scores: [nil, nil], weights: [0.5, 0.5], exclusions: [], milliseconds: 0)
+            r.scoredRound = scoredRound
+            return r
+        }
+        let assembled = TrustGraph.assemble(nodes: ["a", "b"], keys: keys, records: [record(round: 7, scoredRound: 6), record(round: 7, scoredRound: nil)])
+        #expect(assembled.scoredRounds == [6, nil])
+        #expect(TrustGraph.assemble(nodes: ["a", "b"], keys: keys, records: [record(round: 7, scoredRound: nil), nil]).scoredRounds == nil)
     }
 
     @Test func svgIsWellFormedWithNamesAndScale() throws {

@@ -18,7 +18,8 @@ extension TrustGraph {
         }
         return TrustGraph(
             nodes: nodes, weights: weights, rounds: records.map { $0?.round },
-            strategies: records.map { $0.map { "\($0.strategy)" } })
+            strategies: records.map { $0.map { "\($0.strategy)" } },
+            scoredRounds: records.contains { $0?.scoredRound != nil } ? records.map { $0?.scoredRound } : nil)
     }
 
     /// The graph of `topology` from its nodes' state folders: each node's latest record,

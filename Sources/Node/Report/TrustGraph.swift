@@ -13,13 +13,19 @@ public struct TrustGraph: Sendable, Equatable, Codable {
     public var rounds: [Int?]
     /// The strategy each row was computed with.
     public var strategies: [String?]
+    /// For a row carried over from an earlier round (`trust_every`), the round that scored
+    /// it; nil where the row was scored in its own round. Absent from graphs of earlier
+    /// versions.
+    public var scoredRounds: [Int?]?
 
-    public init(nodes: [String], weights: [[Double]], rounds: [Int?], strategies: [String?]) {
+    public init(nodes: [String], weights: [[Double]], rounds: [Int?], strategies: [String?], scoredRounds: [Int?]? = nil) {
         precondition(weights.count == nodes.count && weights.allSatisfy { $0.count == nodes.count })
+        precondition(scoredRounds.map { $0.count == nodes.count } ?? true)
         self.nodes = nodes
         self.weights = weights
         self.rounds = rounds
         self.strategies = strategies
+        self.scoredRounds = scoredRounds
     }
 
     /// The output formats of `starling trust`.
@@ -56,6 +62,7 @@ public struct TrustGraph: Sendable, Equatable, Codable {
                 return "\u{1B}[48;2;\(r);\(g);\(b)m\u{1B}[\(ink)m\(cell)\u{1B}[0m"
             }.joined(separator: " ")
             if let round = rounds[i] { out += "  round \(round)" } else { out += "  (no record)" }
+            if let scored = scoredRounds?[i] { out += " (scores of round \(scored))" }
             out += "\n"
         }
         if color {

@@ -75,7 +75,8 @@ extension TrustTimeline {
     }
 
     /// Each node's numbers in one round: weight kept, row entropy, the node it trusts
-    /// most besides itself, and its test perplexity after that round.
+    /// most besides itself, and its test perplexity after that round; a row carried over
+    /// (`trust_every`) names the round that scored it.
     func table(round: Int, graph g: TrustGraph) -> String {
         func esc(_ s: String) -> String { LinePlot.escape(s) }
         var s = "<table>\n<tr><th>node</th><th>kind</th><th>keeps</th><th>row entropy</th><th>trusts most</th><th>test ppl</th></tr>\n"
@@ -84,7 +85,8 @@ extension TrustTimeline {
             let others = g.weights[i].indices.filter { $0 != i }
             let most = others.max { g.weights[i][$0] < g.weights[i][$1] }
             let ppl = testPerplexity[i].indices.contains(round - 1) ? testPerplexity[i][round - 1] : nil
-            s += "<tr><td>\(esc(nodes[i]))</td><td>\(esc(groups[i] ?? "-"))</td>"
+            let carried = g.scoredRounds?[i].map { " <span class=\"carried\">(scores of round \($0))</span>" } ?? ""
+            s += "<tr><td>\(esc(nodes[i]))\(carried)</td><td>\(esc(groups[i] ?? "-"))</td>"
             s += g.rounds[i] == nil
                 ? "<td>-</td><td>-</td><td>-</td>"
                 : "<td>\(String(format: "%.3f", g.weights[i][i]))</td><td>\(entropies[i].map { String(format: "%.3f", $0) } ?? "-")</td>"
@@ -108,6 +110,7 @@ extension TrustTimeline {
         body { font-family: sans-serif; margin: 16px 24px; color: #222; background: #fafafa; }
         h1 { font-size: 20px; margin: 0 0 4px 0; }
         .sub { color: #555; margin: 0 0 12px 0; }
+        .carried { color: #777; font-size: 90%; }
         .controls { display: flex; align-items: center; gap: 12px; margin: 8px 0 12px 0; }
         .controls input { width: 320px; }
         #label { font-weight: bold; min-width: 80px; }
