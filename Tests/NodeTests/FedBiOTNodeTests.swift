@@ -8,7 +8,8 @@ import Testing
 
 /// A fedbiot topology run by the node runtime in this process: one aligner with the
 /// full model (four small blocks, drawn at random), four clients that hold only the
-/// emulator cut from it, the emulator sent in several chunks per version.
+/// emulator cut from it, the emulator sent in several chunks per version, the test text
+/// read after the second round only (`test_every = 2`).
 @Suite(.serialized) struct FedBiOTNodeTests {
     static let rounds = 2
 
@@ -32,6 +33,7 @@ import Testing
             learning_rate = 0.005
             batch_size = 2
             sequence_length = 16
+            test_every = 2
             round_timeout_ms = 30000
             heartbeat_ms = 100
             max_payload_bytes = 8192
@@ -91,8 +93,12 @@ import Testing
         for c in clients {
             let metrics = try StateDirectory(path: c.state.path).metrics()
             #expect(metrics.count == rounds)
-            let adapEmu = metrics.map { $0.schemeFigures?["adap_emu_ppl"] ?? .nan }
-            #expect(adapEmu.allSatisfy { $0.isFinite && $0 > 1 })
+            // AdapEmu is the client's own test perplexity, in the rounds that read the test
+            // text; the round that does not has the other figures and no perplexity.
+            let adapEmu = metrics.map { $0.schemeFigures?["adap_emu_ppl"] }
+            #expect(metrics.map { $0.testLoss != nil } == [false, true])
+            #expect(adapEmu[0] == nil && metrics[0].schemeFigures?["emulator_version"] == 1)
+            #expect(adapEmu[1] == metrics[1].testLoss.map(exp) && adapEmu[1].map { $0.isFinite && $0 > 1 } == true)
             // The emulator is the aligner's last one, verified by digest as a whole: the
             // file kept is the aligner's byte for byte, and the blocks in use are its
             // blocks (f16 on the wire).
@@ -103,7 +109,7 @@ import Testing
                 #expect(a.name == b.name)
                 #expect(zip(a.values, b.values).allSatisfy { abs($0 - $1) <= 1e-3 * max(abs($0), 1e-2) })
             }
-            #expect(c.currentStatus().schemeFigures?["adap_emu_ppl"] == adapEmu.last)
+            #expect(c.currentStatus().schemeFigures?["adap_emu_ppl"] == adapEmu[1])
             // Only the aligner published chunks; none was refused, none is left half assembled.
             #expect(c.currentStatus().rejections["notPublisher"] == nil)
             #expect(metrics.last?.schemeFigures?.keys.contains { $0.hasPrefix("emulator_refused") } == false)
@@ -115,8 +121,10 @@ import Testing
         #expect(sent.allSatisfy { full[$0.name] != nil })
         #expect(sent.contains { full[$0.name]?.values != $0.values })
         let alignerMetrics = try StateDirectory(path: aligner.state.path).metrics()
-        let adapFu = alignerMetrics.map { $0.schemeFigures?["adap_fu_ppl"] ?? .nan }
-        #expect(adapFu.count == rounds && adapFu.allSatisfy { $0.isFinite && $0 > 1 })
+        let adapFu = alignerMetrics.map { $0.schemeFigures?["adap_fu_ppl"] }
+        #expect(adapFu.count == rounds && adapFu[0] == nil && alignerMetrics[0].schemeFigures?["adap_emu_ppl"] == nil)
+        #expect(adapFu[1] == alignerMetrics[1].testLoss.map(exp) && adapFu[1].map { $0.isFinite && $0 > 1 } == true)
+        #expect(alignerMetrics[1].schemeFigures?["adap_emu_ppl"].map { $0.isFinite && $0 > 1 } == true)
         #expect(alignerMetrics.allSatisfy { $0.candidates == 4 })
     }
 }

@@ -80,10 +80,10 @@ final class FedBiOTNode {
         }
     }
 
-    /// What the client reports: AdapEmu, the emulator's version and refused chunks.
-    private func clientFigures() throws -> [String: Double] {
-        var figures = ["adap_emu_ppl": exp(try nodeModel.testLoss()), "emulator_version": Double(emulatorVersion),
-                       "emulator_unusable": Double(unusable)]
+    /// What the client reports before the test text is read: the emulator's version and
+    /// refused chunks (AdapEmu follows in `noteTest`).
+    private func clientFigures() -> [String: Double] {
+        var figures = ["emulator_version": Double(emulatorVersion), "emulator_unusable": Double(unusable)]
         for (reason, count) in assembler?.refusals ?? [:] { figures["emulator_refused_\(reason)"] = Double(count) }
         return figures
     }
@@ -111,7 +111,7 @@ final class FedBiOTNode {
             log.warning("no aggregate from the aligner", metadata: ["round": "\(round)"])
         }
         takeChunks(mesh)
-        scheme.figures = try clientFigures()
+        scheme.figures = clientFigures()
         return taken
     }
 
@@ -168,9 +168,7 @@ final class FedBiOTNode {
             emulatorVersion = UInt64(round)
         }
         _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.encode(output.adapter))
-        // AdapFu: the aggregate on the full model; AdapEmu: on the aligned emulator.
-        var figures = ["adap_fu_ppl": exp(try nodeModel.testLoss()), "emulator_version": Double(emulatorVersion),
-                       "adap_emu_ppl": exp(Double(aligner.emulator.evaluateLoss(batches: nodeModel.testBatches)))]
+        var figures = ["emulator_version": Double(emulatorVersion)]
         if let loss = output.alignment {
             figures["align_loss"] = Double(loss.total)
             figures["align_nmse"] = Double(loss.hidden)
@@ -178,5 +176,26 @@ final class FedBiOTNode {
         }
         scheme.figures = figures
         return (peers.count, record)
+    }
+
+    // MARK: Test perplexity
+
+    /// Adds the round's perplexities to the scheme's figures once the node has read its
+    /// test text (every `test_every`-th round and the last): AdapEmu for a client, whose
+    /// model is the emulator, so that it is the node's own test loss; for the aligner
+    /// AdapFu, the aggregate in its full model (its own test loss), and AdapEmu, the
+    /// aggregate on the aligned emulator.
+    func noteTest(loss: Double) {
+        var figures = scheme.figures ?? [:]
+        switch role {
+        case .client:
+            figures["adap_emu_ppl"] = exp(loss)
+        case .aligner:
+            figures["adap_fu_ppl"] = exp(loss)
+            if let aligner = nodeModel.aligner {
+                figures["adap_emu_ppl"] = exp(Double(aligner.emulator.evaluateLoss(batches: nodeModel.testBatches)))
+            }
+        }
+        scheme.figures = figures
     }
 }

@@ -280,6 +280,7 @@ public final class NodeRuntime: @unchecked Sendable {
             update { $0.phase = .evaluating }
             let measuresTest = round % settings.testEvery == 0 || round == settings.rounds
             let testLoss = measuresTest ? try nodeModel.testLoss() : nil
+            if let testLoss, aggregates, let fedbiot { fedbiot.noteTest(loss: testLoss) }
             phases.end("evaluation")
             if let previousCommit { phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu) }
             metrics.append(
