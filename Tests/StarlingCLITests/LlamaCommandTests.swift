@@ -117,7 +117,7 @@ import Testing
         // random:llama-tiny's shape: 3 blocks of width 48, 4 heads over 2 kv heads, MLP 128.
         let pretrain = try runStarling([
             "pretrain", "--family", "llama", "--layers", "3", "--heads", "4", "--kv-heads", "2", "--width", "48", "--mlp-width", "128",
-            "--text", dir + "/data/llama", "--out", dir + "/base", "--steps", "150", "--batch", "8", "--seq", "32", "--context", "64",
+            "--text", dir + "/data/llama", "--out", dir + "/base", "--steps", "75", "--batch", "8", "--seq", "32", "--context", "64",
             "--checkpoint-every", "0", "--threads", "1",
         ], timeoutSeconds: 300)
         #expect(pretrain.status == 0, "\(pretrain.err)")
