@@ -106,20 +106,27 @@ def budget_table(report):
         "| trust_tokens | strategy | CPU overhead | trust CPU (s) | test ppl | vs local | vs fedavg | in-group: mean, min (below 0.9) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-
-    def row(budget, name, r):
+    for budget, name, r in report_rows(report):
         lines.append(
-            f"| {budget} | `{name}` | {100 * r['cpu_overhead_share']:.0f} % | {r['trust_cpu_seconds']:.3f} | "
+            f"| {budget_label(budget)} | `{name}` | {100 * r['cpu_overhead_share']:.0f} % | {r['trust_cpu_seconds']:.3f} | "
             f"{r['test_perplexity']:.3f} | {100 * (r['test_perplexity'] / local - 1):+.1f} % | "
             f"{100 * (r['test_perplexity'] / fedavg - 1):+.1f} % | "
             f"{r['in_group_mean']:.2f}, {r['in_group_min']:.2f} ({r['in_group_below_0_9']}/{r['nodes']}) |")
+    return "\n".join(lines)
 
+
+def report_rows(report):
+    """(budget, strategy, figures) of a tools/bench-trust-budget report: the references
+    first (budget None), then each budget in increasing order."""
     for name in ("local", "fedavg"):
-        row("·", name, refs[name])
+        yield None, name, report["references"][name]
     for budget in sorted(report["budgets"], key=int):
         for name, r in report["budgets"][budget].items():
-            row(f"{int(budget):,}", name, r)
-    return "\n".join(lines)
+            yield budget, name, r
+
+
+def budget_label(budget):
+    return "·" if budget is None else f"{int(budget):,}"
 
 
 def comparison_table(before, after):
@@ -130,13 +137,10 @@ def comparison_table(before, after):
         "| trust_tokens | strategy | CPU overhead | trust CPU (s) | test ppl | in-group: mean, min |",
         "|---:|---|---:|---:|---:|---:|",
     ]
-    pairs = [("·", name, before["references"][name], after["references"][name]) for name in ("local", "fedavg")]
-    for budget in sorted(before["budgets"], key=int):
-        for name, r in before["budgets"][budget].items():
-            pairs.append((f"{int(budget):,}", name, r, after["budgets"][budget][name]))
-    for budget, name, a, b in pairs:
+    for budget, name, a in report_rows(before):
+        b = (after["references"] if budget is None else after["budgets"][budget])[name]
         lines.append(
-            f"| {budget} | `{name}` | {100 * a['cpu_overhead_share']:.0f} % → {100 * b['cpu_overhead_share']:.0f} % | "
+            f"| {budget_label(budget)} | `{name}` | {100 * a['cpu_overhead_share']:.0f} % → {100 * b['cpu_overhead_share']:.0f} % | "
             f"{a['trust_cpu_seconds']:.3f} → {b['trust_cpu_seconds']:.3f} | "
             f"{a['test_perplexity']:.3f} → {b['test_perplexity']:.3f} | "
             f"{a['in_group_mean']:.2f}, {a['in_group_min']:.2f} → {b['in_group_mean']:.2f}, {b['in_group_min']:.2f} |")

@@ -62,9 +62,10 @@ public struct TrustRecord: Sendable, Equatable, Codable {
     /// candidates, since a newcomer has no score and a missing candidate's weight would
     /// have to be spread over the others.
     public func carried(to round: Int, candidates ids: [String]) -> TrustRecord? {
-        guard ids.count == candidates.count, ids.first == selfID, Set(ids) == Set(candidates),
-              Set(ids).count == ids.count else { return nil }
-        let index = Dictionary(candidates.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let set = Set(ids)
+        guard ids.first == selfID, ids.count == candidates.count, set.count == ids.count, set == Set(candidates) else { return nil }
+        // Both lists hold the same distinct identities here, so each appears once.
+        let index = Dictionary(uniqueKeysWithValues: candidates.enumerated().map { ($1, $0) })
         var row = TrustRecord(
             round: round, strategy: strategy, candidates: ids, scores: ids.map { scores[index[$0]!] },
             weights: ids.map { weights[index[$0]!] }, exclusions: exclusions.filter { index[$0.candidate] != nil },

@@ -248,11 +248,11 @@ public final class NodeRuntime: @unchecked Sendable {
                 let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
                 // Within `trust_every` rounds of the last scored row, the node means to carry
                 // that row over and scores nothing while it waits.
-                let lastScored = trustHistory.last { $0.scoredRound == nil && $0.strategy == trustConfig }
-                let carries = lastScored.map { round - $0.round < settings.trustEvery } ?? false
+                let carryFrom = trustHistory.last { $0.scoredRound == nil && $0.strategy == trustConfig }
+                    .flatMap { round - $0.round < settings.trustEvery ? $0 : nil }
                 let (peers, refusals) = try exchange(
                     round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
-                    whileWaiting: carries ? {} : try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
+                    whileWaiting: carryFrom != nil ? {} : try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
 
@@ -264,8 +264,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 phases.end("screening")
                 // A carried row needs the same candidates as the scored one, each still fit to
                 // be weighed; otherwise the round scores afresh.
-                let carried = carries ? lastScored.flatMap { TrustRow.carried($0, round: round, own: own, peers: screened.kept) } : nil
-                var record = try carried
+                var record = try carryFrom.flatMap { TrustRow.carried($0, round: round, own: own, peers: screened.kept) }
                     ?? TrustRow.compute(
                         config: trustConfig, round: round, own: own, peers: screened.kept, evaluator: evaluator, mixtures: mixtures)
                 record.exclusions += screened.exclusions + refusals
