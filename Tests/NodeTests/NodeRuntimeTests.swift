@@ -171,6 +171,16 @@ func runTwoNodes<T>(_ name: String, trust: String, rounds: Int, setting: String,
         #expect(history[2].weights != history[0].weights, "round 4 scored the new adapters")
     }
 
+    @Test func membersThatStartFromOneAverageAndTakeTinyStepsAreNotCopies() throws {
+        // Under fedavg both nodes start rounds 3 and 4 from one average, and at a learning
+        // rate of 10⁻⁶ their steps move them far less than 10⁻³ of the adapter apart; each
+        // moved by about its own step from the other, so neither is a copy.
+        let history = try runTwoNodes("tinysteps", trust: "fedavg", rounds: 4, setting: "learning_rate = 0.000001") { try $0.trustHistory() }
+        #expect(history.map(\.round) == [2, 3, 4])
+        #expect(history.allSatisfy { $0.exclusions.isEmpty }, "\(history.map(\.exclusions))")
+        #expect(history.allSatisfy { $0.candidates.count == 2 && $0.weights == [0.5, 0.5] })
+    }
+
     @Test func aRequestedStopEndsTheRunAtTheLastCommittedRound() throws {
         let t = try preparedTopology("""
             name = "stopping"

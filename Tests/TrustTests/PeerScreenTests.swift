@@ -65,6 +65,29 @@ import Testing
         #expect(DuplicateScreen.exclusions(own: peer("own", 0), peers: [peer("z", 0)]).map(\.candidate) == ["z"])
     }
 
+    @Test func peersThatMovedByAboutTheNodesOwnStepAreNotCopies() {
+        // All start from one aggregate (1) and step by a few 10⁻⁴: under the relative bound
+        // alone a and b are copies of the node's own adapter and of each other.
+        let (own, a, b) = (peer("own", 1.0003), peer("a", 1.0001), peer("b", 1.0005))
+        #expect(DuplicateScreen.exclusions(own: own, peers: [a, b]).map(\.candidate) == ["a", "b"])
+        // The node's own step was 3·10⁻⁴ (in units of 2√2): the bound is a fiftieth of it,
+        // 6·10⁻⁶, and a, b are 2·10⁻⁴ from each other and from the node's own adapter.
+        let step = 0.0003 * unit
+        #expect(DuplicateScreen.exclusions(own: own, peers: [a, b], ownStep: step).isEmpty)
+        // An exact copy, and one moved by 10⁻⁶ from a, still are.
+        let out = DuplicateScreen.exclusions(own: own, peers: [a, b, peer("c", 1.0001), peer("d", 1.000101)], ownStep: step)
+        #expect(out.map(\.candidate) == ["c", "d"])
+        #expect(out[0].detail == "copy of a (relative distance 0, 0 of the node's own step)")
+        #expect(out[1].detail.hasPrefix("copy of a (relative distance "), "\(out[1].detail)")
+        #expect(out[1].detail.hasSuffix("of the node's own step)"))
+        // A large step does not lift the relative bound: 2.01 is 5·10⁻³ from 2, not a copy.
+        let far = DuplicateScreen.exclusions(own: peer("own", 1), peers: [peer("x", 2), peer("y", 2.01), peer("z", 2)], ownStep: 10 * unit)
+        #expect(far.map(\.candidate) == ["z"])
+        // Through the screens, the step reaches the copy screen.
+        #expect(PeerScreen.screen(own: own, peers: [a, b], ownStep: step).kept.map(\.id) == ["a", "b"])
+        #expect(PeerScreen.screen(own: own, peers: [a, b]).kept.isEmpty)
+    }
+
     @Test func theOneThatArrivedFirstIsKept() {
         let peers = [peer("x", 3), peer("y", 3)]
         let yFirst = PeerScreen.screen(own: peer("own", 1), peers: peers, arrival: ["y": 1, "x": 2])

@@ -220,6 +220,9 @@ public final class NodeRuntime: @unchecked Sendable {
             let roundStart = clock.now
             let phases = RoundPhases()
             update { $0.phase = .training }
+            // What the node publishes before this round's training, for the copy screen's
+            // yardstick: how far its own training moves it.
+            let startAdapter = nodeModel.scheme.aggregates(round: round) && fedbiot == nil ? try nodeModel.publishedAdapter() : nil
             let (trainLoss, steps) = try nodeModel.train(round: round) { stop.isRequested }
             if stop.isRequested { return .stopped(round: progress.round) }
             let trainingSeconds = (clock.now - roundStart).seconds
@@ -259,8 +262,10 @@ public final class NodeRuntime: @unchecked Sendable {
                 update { $0.phase = .trusting }
                 let trustStart = clock.now
                 // Copies and oversized adapters are left out before any strategy sees them.
+                let ownStep = startAdapter.flatMap { $0.hasSameLayout(as: own.adapter) ? AdapterNorm.distance(own.adapter, $0) : nil }
                 let screened = PeerScreen.screen(
-                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), norm: NormScreen(bound: settings.screenNorm))
+                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), ownStep: ownStep,
+                    norm: NormScreen(bound: settings.screenNorm))
                 phases.end("screening")
                 // A carried row needs the same candidates as the scored one, each still fit to
                 // be weighed; otherwise the round scores afresh.
