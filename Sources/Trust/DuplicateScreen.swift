@@ -31,30 +31,44 @@ public enum DuplicateScreen {
     /// eight; a peer within a fiftieth of a step of another made no update of its own.
     public static let stepShare = 0.02
 
-    /// The exclusions among `peers` (in their order), against `own` and each other.
-    /// `ownStep` is ‖own after this round's training − own before‖, when the node
-    /// trained this round. Peers of another layout than `own` or with non-finite values
-    /// are left to `CandidateScreening`.
+    /// The exclusions among `peers` (in their order), against `own` and each other, and
+    /// against `earlier`: what the node held before (`HeldUpdates`). A peer is a copy of
+    /// an earlier adapter of another member (or of the node's own) when the node held that
+    /// adapter before it held the peer's present one, the peer's per `heldSince` (absent:
+    /// new this round). `ownStep` is ‖own after this round's training − own before‖, when
+    /// the node trained this round. Peers of another layout than `own` or with non-finite
+    /// values are left to `CandidateScreening`.
     public static func exclusions(
-        own: TrustCandidate, peers: [TrustCandidate], ownStep: Double? = nil, threshold: Double = DuplicateScreen.threshold
+        own: TrustCandidate, peers: [TrustCandidate], ownStep: Double? = nil, earlier: [EarlierUpdate] = [],
+        heldSince: [String: Int] = [:], threshold: Double = DuplicateScreen.threshold
     ) -> [TrustExclusion] {
-        var kept: [(id: String, adapter: LoRAAdapter, norm: Double)] = [(own.id, own.adapter, AdapterNorm.norm(own.adapter))]
+        typealias Original = (id: String, adapter: LoRAAdapter, norm: Double, since: Int?)
+        var kept: [Original] = [(own.id, own.adapter, AdapterNorm.norm(own.adapter), nil)]
+        let before: [Original] = earlier.filter { $0.adapter.hasSameLayout(as: own.adapter) && $0.adapter.isFinite }
+            .map { ($0.id, $0.adapter, AdapterNorm.norm($0.adapter), $0.heldSince) }
         var out: [TrustExclusion] = []
         let stepBound = ownStep.map { stepShare * $0 } ?? .infinity
         for c in peers where c.adapter.hasSameLayout(as: own.adapter) && c.adapter.isFinite {
             let n = AdapterNorm.norm(c.adapter)
-            let original = kept.first { k in
-                AdapterNorm.distance(c.adapter, k.adapter) <= min(threshold * max(n, k.norm), stepBound)
+            // Within the bound of an original (the norms' difference, a lower bound of the
+            // distance, rules most pairs out without reading the values).
+            let copies = { (k: Original) -> Bool in
+                let bound = min(threshold * max(n, k.norm), stepBound)
+                return abs(n - k.norm) <= bound && AdapterNorm.distance(c.adapter, k.adapter) <= bound
             }
+            let since = heldSince[c.id] ?? .max
+            let original = kept.first(where: copies) ?? before.first { $0.id != c.id && ($0.since ?? .max) < since && copies($0) }
             if let original {
                 let distance = AdapterNorm.distance(c.adapter, original.adapter)
                 let d = distance / max(max(n, original.norm), .leastNormalMagnitude)
                 let ofStep = ownStep.map { ", \(NormScreen.format(distance / max($0, .leastNormalMagnitude))) of the node's own step" } ?? ""
+                let whose = original.id == own.id ? "the node's own adapter" : original.id
+                let when = original.since.map { " as held since round \($0)" } ?? ""
                 out.append(TrustExclusion(
                     candidate: c.id, reason: .duplicate,
-                    detail: "copy of \(original.id == own.id ? "the node's own adapter" : original.id) (relative distance \(NormScreen.format(d))\(ofStep))"))
+                    detail: "copy of \(whose)\(when) (relative distance \(NormScreen.format(d))\(ofStep))"))
             } else {
-                kept.append((c.id, c.adapter, n))
+                kept.append((c.id, c.adapter, n, nil))
             }
         }
         return out

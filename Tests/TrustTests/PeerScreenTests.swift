@@ -88,6 +88,48 @@ import Testing
         #expect(PeerScreen.screen(own: own, peers: [a, b]).kept.isEmpty)
     }
 
+    @Test func aCopyThatArrivesAfterItsOriginalMovedOnIsStillOne() {
+        // Round 5 held g at 3; in round 6 g has moved to 3.5, and f brings g's round-5 adapter.
+        var held = HeldUpdates(rounds: 3)
+        held.note([peer("own", 1), peer("g", 3)], round: 5)
+        let s = PeerScreen.screen(own: peer("own", 1.2), peers: [peer("g", 3.5), peer("f", 3)], held: held)
+        #expect(s.kept.map(\.id) == ["g"])
+        #expect(s.exclusions.map(\.detail) == ["copy of g as held since round 5 (relative distance 0)"])
+        // Or the node's own earlier adapter.
+        #expect(PeerScreen.screen(own: peer("own", 1.2), peers: [peer("g", 3.5), peer("e", 1)], held: held).exclusions.map(\.detail)
+            == ["copy of the node's own adapter as held since round 5 (relative distance 0)"])
+        // Without the memory, nothing is left out.
+        #expect(PeerScreen.screen(own: peer("own", 1.2), peers: [peer("g", 3.5), peer("f", 3)]).exclusions.isEmpty)
+    }
+
+    @Test func onlyWhatWasHeldBeforeThePeersOwnAdapterMakesItACopy() {
+        let earlier = [EarlierUpdate(id: "g", adapter: taggedAdapter(3), heldSince: 5)]
+        let own = peer("own", 1)
+        // f's adapter is held since round 5 as well: not after g's, so not a copy of it.
+        #expect(DuplicateScreen.exclusions(own: own, peers: [peer("f", 3)], earlier: earlier, heldSince: ["f": 5]).isEmpty)
+        // Held since round 6, or new this round: after g's.
+        #expect(DuplicateScreen.exclusions(own: own, peers: [peer("f", 3)], earlier: earlier, heldSince: ["f": 6]).count == 1)
+        #expect(DuplicateScreen.exclusions(own: own, peers: [peer("f", 3)], earlier: earlier).count == 1)
+        // A member still holding its own earlier adapter is stale, not a copy.
+        #expect(DuplicateScreen.exclusions(own: own, peers: [peer("g", 3)], earlier: earlier).isEmpty)
+        // The original whose adapter a copier's earlier one equals is not the copy: the
+        // copier's was held later (since 6) than the original's present one (since 5).
+        let copied = [EarlierUpdate(id: "f", adapter: taggedAdapter(3), heldSince: 6)]
+        #expect(DuplicateScreen.exclusions(own: own, peers: [peer("g", 3)], earlier: copied, heldSince: ["g": 5]).isEmpty)
+    }
+
+    @Test func heldUpdatesKeepEachMembersPresentAdapterAndTheRestForSomeRounds() {
+        var held = HeldUpdates(rounds: 2)
+        held.note([peer("own", 1), peer("a", 2), peer("b", 3)], round: 1)
+        #expect(held.heldSince([peer("a", 2), peer("b", 4), peer("c", 5)]) == ["a": 1])
+        held.note([peer("own", 1.5), peer("a", 2), peer("b", 4)], round: 2)
+        #expect(held.entries.map { "\($0.id)@\($0.heldSince)" } == ["own@1", "a@1", "b@1", "own@2", "b@2"])
+        held.note([peer("own", 1.75), peer("a", 2), peer("b", 4)], round: 3)
+        // Round 1's own and b are two rounds old and no longer present; a's round-1 adapter still is.
+        #expect(held.entries.map { "\($0.id)@\($0.heldSince)" } == ["a@1", "own@2", "b@2", "own@3"])
+        #expect(held.heldSince([peer("own", 1.75), peer("a", 2), peer("b", 4)]) == ["own": 3, "a": 1, "b": 2])
+    }
+
     @Test func theOneThatArrivedFirstIsKept() {
         let peers = [peer("x", 3), peer("y", 3)]
         let yFirst = PeerScreen.screen(own: peer("own", 1), peers: peers, arrival: ["y": 1, "x": 2])

@@ -215,6 +215,9 @@ public final class NodeRuntime: @unchecked Sendable {
         let neighbours = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
         let clock = ContinuousClock()
         var previousCommit: (wall: Double, cpu: Double)?
+        // What the copy screen compares late copies with: the adapters held in the rounds
+        // an update may stay a candidate.
+        var held = HeldUpdates(rounds: settings.stalenessRounds + 1)
         while progress.round < settings.rounds {
             let round = progress.round + 1
             let roundStart = clock.now
@@ -264,8 +267,9 @@ public final class NodeRuntime: @unchecked Sendable {
                 // Copies and oversized adapters are left out before any strategy sees them.
                 let ownStep = startAdapter.flatMap { $0.hasSameLayout(as: own.adapter) ? AdapterNorm.distance(own.adapter, $0) : nil }
                 let screened = PeerScreen.screen(
-                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), ownStep: ownStep,
+                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), ownStep: ownStep, held: held,
                     norm: NormScreen(bound: settings.screenNorm))
+                held.note([own] + screened.kept, round: round)
                 phases.end("screening")
                 // A carried row needs the same candidates as the scored one, each still fit to
                 // be weighed; otherwise the round scores afresh.
