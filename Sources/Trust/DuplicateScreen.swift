@@ -50,16 +50,18 @@ public enum DuplicateScreen {
         let stepBound = ownStep.map { stepShare * $0 } ?? .infinity
         for c in peers where c.adapter.hasSameLayout(as: own.adapter) && c.adapter.isFinite {
             let n = AdapterNorm.norm(c.adapter)
-            // Within the bound of an original (the norms' difference, a lower bound of the
-            // distance, rules most pairs out without reading the values).
-            let copies = { (k: Original) -> Bool in
+            // The distance to `k` when it is within the bound of it (the norms' difference, a
+            // lower bound of the distance, rules most pairs out without reading the values).
+            let copyDistance = { (k: Original) -> (original: Original, distance: Double)? in
                 let bound = min(threshold * max(n, k.norm), stepBound)
-                return abs(n - k.norm) <= bound && AdapterNorm.distance(c.adapter, k.adapter) <= bound
+                guard abs(n - k.norm) <= bound else { return nil }
+                let distance = AdapterNorm.distance(c.adapter, k.adapter)
+                return distance <= bound ? (k, distance) : nil
             }
             let since = heldSince[c.id] ?? .max
-            let original = kept.first(where: copies) ?? before.first { $0.id != c.id && ($0.since ?? .max) < since && copies($0) }
-            if let original {
-                let distance = AdapterNorm.distance(c.adapter, original.adapter)
+            let copy = kept.lazy.compactMap(copyDistance).first
+                ?? before.lazy.filter { $0.id != c.id && ($0.since ?? .max) < since }.compactMap(copyDistance).first
+            if let (original, distance) = copy {
                 let d = distance / max(max(n, original.norm), .leastNormalMagnitude)
                 let ofStep = ownStep.map { ", \(NormScreen.format(distance / max($0, .leastNormalMagnitude))) of the node's own step" } ?? ""
                 let whose = original.id == own.id ? "the node's own adapter" : original.id
