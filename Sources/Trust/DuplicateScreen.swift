@@ -34,7 +34,8 @@ public enum DuplicateScreen {
     /// The exclusions among `peers` (in their order), against `own` and each other, and
     /// against `earlier`: what the node held before (`HeldUpdates`). A peer is a copy of
     /// an earlier adapter of another member (or of the node's own) when the node held that
-    /// adapter before it held the peer's present one, the peer's per `heldSince` (absent:
+    /// adapter before it held the peer's present one (the distance read from sketches when
+    /// only the earlier one's is kept), the peer's per `heldSince` (absent:
     /// new this round). `ownStep` is ‖own after this round's training − own before‖, when
     /// the node trained this round. Peers of another layout than `own` or with non-finite
     /// values are left to `CandidateScreening`.
@@ -42,25 +43,29 @@ public enum DuplicateScreen {
         own: TrustCandidate, peers: [TrustCandidate], ownStep: Double? = nil, earlier: [EarlierUpdate] = [],
         heldSince: [String: Int] = [:], threshold: Double = DuplicateScreen.threshold
     ) -> [TrustExclusion] {
-        typealias Original = (id: String, adapter: LoRAAdapter, norm: Double, since: Int?)
-        var kept: [Original] = [(own.id, own.adapter, AdapterNorm.norm(own.adapter), nil)]
-        let before: [Original] = earlier.filter { $0.adapter.hasSameLayout(as: own.adapter) && $0.adapter.isFinite }
-            .map { ($0.id, $0.adapter, AdapterNorm.norm($0.adapter), $0.heldSince) }
+        typealias Original = (id: String, norm: Double, since: Int?, earlier: EarlierUpdate?, adapter: LoRAAdapter?)
+        var kept: [Original] = [(own.id, AdapterNorm.norm(own.adapter), nil, nil, own.adapter)]
+        let before: [Original] = earlier.filter { $0.hasSameLayout(as: own.adapter) && $0.norm.isFinite }
+            .map { ($0.id, $0.norm, $0.heldSince, $0, nil) }
         var out: [TrustExclusion] = []
         let stepBound = ownStep.map { stepShare * $0 } ?? .infinity
         for c in peers where c.adapter.hasSameLayout(as: own.adapter) && c.adapter.isFinite {
             let n = AdapterNorm.norm(c.adapter)
+            var sketches: [AdapterSketch.Key: AdapterSketch] = [:]
             // The distance to `k` when it is within the bound of it (the norms' difference, a
             // lower bound of the distance, rules most pairs out without reading the values).
-            let copyDistance = { (k: Original) -> (original: Original, distance: Double)? in
+            func copyDistance(_ k: Original) -> (original: Original, distance: Double)? {
                 let bound = min(threshold * max(n, k.norm), stepBound)
                 guard abs(n - k.norm) <= bound else { return nil }
-                let distance = AdapterNorm.distance(c.adapter, k.adapter)
+                let distance = k.adapter.map { AdapterNorm.distance(c.adapter, $0) }
+                    ?? k.earlier?.distance(to: c.adapter, sketches: &sketches) ?? .infinity
                 return distance <= bound ? (k, distance) : nil
             }
             let since = heldSince[c.id] ?? .max
-            let copy = kept.lazy.compactMap(copyDistance).first
-                ?? before.lazy.filter { $0.id != c.id && ($0.since ?? .max) < since }.compactMap(copyDistance).first
+            var copy = kept.lazy.compactMap(copyDistance).first
+            if copy == nil {
+                copy = before.lazy.filter { $0.id != c.id && ($0.since ?? .max) < since }.compactMap(copyDistance).first
+            }
             if let (original, distance) = copy {
                 let d = distance / max(max(n, original.norm), .leastNormalMagnitude)
                 let ofStep = ownStep.map { ", \(NormScreen.format(distance / max($0, .leastNormalMagnitude))) of the node's own step" } ?? ""
@@ -70,7 +75,7 @@ public enum DuplicateScreen {
                     candidate: c.id, reason: .duplicate,
                     detail: "copy of \(whose)\(when) (relative distance \(NormScreen.format(d))\(ofStep))"))
             } else {
-                kept.append((c.id, c.adapter, n, nil))
+                kept.append((c.id, n, nil, nil, c.adapter))
             }
         }
         return out
