@@ -23,9 +23,11 @@ struct Starling: ParsableCommand {
         subcommands: [Keygen.self, TopologyCommand.self, DataCommand.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, EmulatorCommand.self, NodeCommand.self, UpCommand.self, StatusCommand.self, TrustCommand.self, ExperimentCommand.self, Bench.self, BLASKernelCommand.self, GossipPeer.self, BenchSink.self]
     )
 
-    /// Runs again under the right OpenBLAS kernel if need be, then parses and runs the command.
+    /// Runs again under the right OpenBLAS kernel if need be, fixes the allocator's mmap
+    /// threshold, then parses and runs the command.
     static func main() {
         BLASKernelStartup.runUnderTheBestKernel()
+        AllocatorStartup.returnLargeBuffersWhenFreed()
         main(nil)
     }
 }
