@@ -71,9 +71,6 @@ public struct AdapterSketch: Sendable, Equatable {
             && zip(adapter.tensors, zip(names, shapes)).allSatisfy { $0.name == $1.0 && $0.shape == $1.1 }
     }
 
-    /// Whether every value was finite.
-    public var isFinite: Bool { norm.isFinite }
-
     /// The estimate of ‖a − b‖ from the two adapters' sketches under one key: exact
     /// (0) for equal adapters, within about 1 % otherwise.
     public func distance(to other: AdapterSketch) -> Double {

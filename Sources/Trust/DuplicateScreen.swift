@@ -62,10 +62,8 @@ public enum DuplicateScreen {
                 return distance <= bound ? (k, distance) : nil
             }
             let since = heldSince[c.id] ?? .max
-            var copy = kept.lazy.compactMap(copyDistance).first
-            if copy == nil {
-                copy = before.lazy.filter { $0.id != c.id && ($0.since ?? .max) < since }.compactMap(copyDistance).first
-            }
+            let copy = kept.lazy.compactMap(copyDistance).first
+                ?? before.lazy.filter { $0.id != c.id && ($0.since ?? .max) < since }.compactMap(copyDistance).first
             if let (original, distance) = copy {
                 let d = distance / max(max(n, original.norm), .leastNormalMagnitude)
                 let ofStep = ownStep.map { ", \(NormScreen.format(distance / max($0, .leastNormalMagnitude))) of the node's own step" } ?? ""
