@@ -98,8 +98,11 @@ struct TrustCommand: ParsableCommand {
         while true {
             let graph: TrustGraph, finished: Bool
             do {
-                graph = try ClusterReader.trustGraph(t, round: nil)
+                // Statuses before rows: a node commits its row before it reports itself
+                // finished, so once every node is seen finished the rows read next are
+                // the last ones, and the last frame shows them.
                 finished = try ClusterReader.statuses(t).allSatisfy { $0?.phase == .finished }
+                graph = try ClusterReader.trustGraph(t, round: nil)
             } catch {
                 throw UserError("\(error)")
             }
