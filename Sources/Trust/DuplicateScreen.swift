@@ -31,6 +31,18 @@ public enum DuplicateScreen {
     /// eight; a peer within a fiftieth of a step of another made no update of its own.
     public static let stepShare = 0.02
 
+    /// The step that bounds a copy for a node that trained nothing of its own this round
+    /// but whose peers all started from its adapter (the FedBiOT aligner, whose aggregate
+    /// every client took in): the median of ‖peer − own‖ over the peers of `own`'s layout
+    /// with finite values (the lower middle one of an even count), nil when there is none.
+    /// Honest peers move from `own` by their own local steps, each about this far, and
+    /// two of them stay about that far apart; a copy of `own` or of another peer sits at 0.
+    public static func medianStep(of peers: [TrustCandidate], from own: LoRAAdapter) -> Double? {
+        let steps = peers.filter { $0.adapter.hasSameLayout(as: own) && $0.adapter.isFinite }
+            .map { AdapterNorm.distance($0.adapter, own) }.sorted()
+        return steps.isEmpty ? nil : steps[(steps.count - 1) / 2]
+    }
+
     /// The exclusions among `peers` (in their order), against `own` and each other, and
     /// against `earlier`: what the node held before (`HeldUpdates`). A peer is a copy of
     /// an earlier adapter of another member (or of the node's own) when the node held that

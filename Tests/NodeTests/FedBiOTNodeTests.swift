@@ -3,6 +3,7 @@ import Gossip
 import Learning
 import Schemes
 import Testing
+import Trust
 
 @testable import Node
 
@@ -14,8 +15,9 @@ import Testing
     static let rounds = 2
 
     /// The topology, its full base written first so that preparation only cuts the
-    /// clients' emulator from it and writes the text.
-    static func topology() throws -> Topology {
+    /// clients' emulator from it and writes the text; `trust` and `rounds` for every node,
+    /// `extra` settings lines under [defaults].
+    static func topology(trust: String = "fedavg", rounds: Int = Self.rounds, extra: String = "") throws -> Topology {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starling-fedbiot-\(UUID())").path
         let full = TransformerModel(
             config: ModelConfig(layers: 4, heads: 2, channels: 32, maxSequenceLength: 16, vocabularySize: 256), lora: nil, seed: 11)
@@ -26,7 +28,8 @@ import Testing
             [defaults]
             scheme = "fedbiot"
             base_model = "models/emulator"
-            trust = "fedavg"
+            trust = "\(trust)"
+            \(extra)
             warmup_rounds = 0
             local_steps = 2
             rounds = \(rounds)
@@ -126,5 +129,72 @@ import Testing
         #expect(adapFu[1] == alignerMetrics[1].testLoss.map(exp) && adapFu[1].map { $0.isFinite && $0 > 1 } == true)
         #expect(alignerMetrics[1].schemeFigures?["adap_emu_ppl"].map { $0.isFinite && $0 > 1 } == true)
         #expect(alignerMetrics.allSatisfy { $0.candidates == 4 })
+    }
+
+    /// Runs `t` in this process with `forgers`, expecting every node to finish; returns
+    /// the aligner's trust history and every member's key by name.
+    static func alignerRows(_ t: Topology, forgers: (([String: PublicKey]) -> [(any UpdateForger)?])? = nil) throws
+        -> (rows: [TrustRecord], keys: [String: String])
+    {
+        let keys = Dictionary(uniqueKeysWithValues: zip(t.nodes.map(\.name), try NodeRuntime.memberKeys(t)))
+        let cluster = try InProcessCluster(t, forgers: forgers?(keys))
+        cluster.start(stop: StopRequest())
+        #expect(cluster.wait(seconds: 120))
+        #expect(cluster.failures() == [])
+        let last = t.nodes[0].settings.rounds
+        for o in cluster.results { #expect(try o?.get() == .finished(round: last)) }
+        return (try StateDirectory(path: cluster.runtimes[0].state.path).trustHistory(), keys.mapValues(\.description))
+    }
+
+    @Test func theAlignerLeavesOutCopiesAndOversizedClientsBeforeItAverages() throws {
+        let t = try Self.topology()
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        // carol republishes alice's update of each round; dave sends 20 times his adapter in
+        // round 1, then the aligner's aggregate of round 1 as his own (a free-rider).
+        let (rows, keys) = try Self.alignerRows(t) { keys in
+            [nil, nil, nil, PoisonForger(kind: .mimic, seed: 1, target: keys["alice"]), ScaledThenFreeRiding(aligner: keys["aligner"]!)]
+        }
+        #expect(rows.map(\.round) == [1, 2])
+        for row in rows {
+            // Uniform over the two honest clients, nothing on the aligner's own adapter.
+            #expect(row.strategy.strategy == .fedavg && row.selfID == keys["aligner"])
+            #expect(Set(row.candidates.dropFirst()) == [keys["alice"]!, keys["bob"]!])
+            #expect(row.weights == [0, 0.5, 0.5])
+            let byCandidate = Dictionary(uniqueKeysWithValues: row.exclusions.map { ($0.candidate, $0) })
+            #expect(byCandidate.count == 2, "\(row.exclusions)")
+            let carol = try #require(byCandidate[keys["carol"]!])
+            #expect(carol.reason == .duplicate && carol.detail.hasPrefix("copy of \(keys["alice"]!) "), "\(carol.detail)")
+            let dave = try #require(byCandidate[keys["dave"]!])
+            if row.round == 1 {
+                #expect(dave.reason == .normBound, "\(dave)")
+            } else {
+                #expect(dave.reason == .duplicate && dave.detail.hasPrefix("copy of the node's own adapter "), "\(dave.detail)")
+            }
+        }
+    }
+
+    @Test func theAlignerCarriesItsTrustRowOverUnderTrustEvery() throws {
+        let t = try Self.topology(trust: "validation", rounds: 3, extra: "trust_every = 2")
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let (rows, keys) = try Self.alignerRows(t)
+        #expect(rows.map(\.round) == [1, 2, 3])
+        // Scored in round 1, carried over in round 2 (same candidates, same weights), scored in round 3.
+        #expect(rows.map(\.scoredRound) == [nil, 1, nil])
+        #expect(rows[1].candidates == rows[0].candidates && rows[1].weights == rows[0].weights)
+        #expect(Set(rows[0].candidates) == Set(keys.values) && rows.allSatisfy { $0.exclusions.isEmpty })
+        #expect(rows[0].scores.dropFirst().allSatisfy { $0 != nil } && rows[2].scores.dropFirst().allSatisfy { $0 != nil })
+    }
+}
+
+/// Publishes its honest adapter scaled 20 times in round 1, and from round 2 on the
+/// aligner's latest aggregate, unchanged, as its own update.
+final class ScaledThenFreeRiding: UpdateForger {
+    let aligner: PublicKey
+    init(aligner: PublicKey) { self.aligner = aligner }
+
+    func forge(_ c: ForgeContext) throws -> [UInt8]? {
+        if c.round == 1 { return try c.encode(PoisonForger.scaled(c.honest, by: 20)) }
+        guard let aggregate = c.mesh.latestUpdates()[aligner] else { throw NodeError("no aggregate of the aligner held in round \(c.round)") }
+        return aggregate.payload.bytes
     }
 }

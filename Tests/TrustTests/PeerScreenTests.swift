@@ -88,6 +88,26 @@ import Testing
         #expect(PeerScreen.screen(own: own, peers: [a, b]).kept.isEmpty)
     }
 
+    @Test func withoutAStepOfItsOwnTheBoundIsTheMedianOfThePeersStepsFromIt() {
+        // Peers that started from own (1) and moved by 1, 3 and 2·10⁻⁴ (in units of 2√2):
+        // the median is 2·10⁻⁴ (as far as Float holds it); an even count takes the lower middle one.
+        func step(_ tag: Float) -> Double { (Double(tag) - 1) * unit }
+        let own = peer("own", 1)
+        let peers = [peer("a", 1.0001), peer("b", 1.0003), peer("c", 1.0002)]
+        #expect(abs(DuplicateScreen.medianStep(of: peers, from: own.adapter)! - step(1.0002)) < 1e-12)
+        #expect(abs(DuplicateScreen.medianStep(of: Array(peers.prefix(2)), from: own.adapter)! - step(1.0001)) < 1e-12)
+        // Peers of another layout or with non-finite values have no step; none: no median.
+        let other = TrustCandidate(id: "x", adapter: gpt2Adapter(layers: 1, width: 4, rank: 1) { _ in 1 })
+        #expect(DuplicateScreen.medianStep(of: [other, peer("nan", .nan)], from: own.adapter) == nil)
+        #expect(DuplicateScreen.medianStep(of: [], from: own.adapter) == nil)
+        // With that bound the honest peers stay, and a copy of own or of a peer goes.
+        let median = DuplicateScreen.medianStep(of: peers + [peer("d", 1), peer("e", 1.0003)], from: own.adapter)
+        let out = DuplicateScreen.exclusions(own: own, peers: peers + [peer("d", 1), peer("e", 1.0003)], ownStep: median)
+        #expect(out.map(\.candidate) == ["d", "e"])
+        #expect(out[0].detail.hasPrefix("copy of the node's own adapter (relative distance 0,"))
+        #expect(out[1].detail.hasPrefix("copy of b (relative distance 0,"))
+    }
+
     @Test func aCopyThatArrivesAfterItsOriginalMovedOnIsStillOne() {
         // Round 5 held g at 3; in round 6 g has moved to 3.5, and f brings g's round-5 adapter.
         var held = HeldUpdates(rounds: 3)

@@ -88,11 +88,11 @@ final class FedBiOTNode {
         return figures
     }
 
-    /// Publishes the adapter and takes the aligner's aggregate of `round` in. Returns 1
-    /// when the aggregate came, 0 when the round timed out without it.
-    func clientRound(_ round: Int, mesh: GossipNode, settings: NodeSettings, stop: StopRequest) throws -> Int {
+    /// Publishes the adapter (`publish`) and takes the aligner's aggregate of `round` in.
+    /// Returns 1 when the aggregate came, 0 when the round timed out without it.
+    func clientRound(_ round: Int, mesh: GossipNode, settings: NodeSettings, stop: StopRequest, publish: () throws -> Void) throws -> Int {
         takeChunks(mesh)
-        _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
+        try publish()
         let deadline = Date().addingTimeInterval(Double(settings.roundTimeoutMilliseconds) / 1000)
         var aggregate: VerifiedUpdate?
         while !stop.isRequested && Date() < deadline && aggregate == nil {
@@ -118,10 +118,19 @@ final class FedBiOTNode {
     // MARK: Aligner
 
     /// Gathers the clients' adapters of `round`, aggregates and aligns, publishes the
-    /// emulator (when due) and the aggregate. Returns how many adapters came.
+    /// emulator (when due) and the aggregate. Returns how many adapters came, and the
+    /// round's row: uniform over the clients `screen` keeps under `fedavg`, else the trust
+    /// row of the configured strategy (`carrying`'s row when it still fits, under
+    /// `trust_every`), with the screen's exclusions and the refused updates.
+    ///
+    /// `screen` is the node's copy and norm screens. The aligner trains no adapter of its
+    /// own this round; every client started from the aggregate it published last (its
+    /// own adapter), so the median of the clients' distances from it stands for the step
+    /// of a round that bounds a copy.
     func alignerRound(
         _ round: Int, mesh: GossipNode, settings: NodeSettings, trust: TrustConfig, keys: SigningKeyPair, clients: Set<String>,
-        stop: StopRequest
+        stop: StopRequest, carrying: TrustRecord?,
+        screen: (_ own: TrustCandidate, _ peers: [TrustCandidate], _ ownStep: Double?) -> CandidateScreen
     ) throws -> (candidates: Int, record: TrustRecord?) {
         guard let aligner = nodeModel.aligner else { throw NodeError("the fedbiot aligner has no emulator to align") }
         let live = Set(mesh.peers().filter { clients.contains($0.name) && $0.state != .gone }.map(\.publicKey))
@@ -135,27 +144,43 @@ final class FedBiOTNode {
         let expected = try nodeModel.expectation()
         let oldest = UInt64(max(0, round - settings.stalenessRounds))
         var peers: [TrustCandidate] = []
+        var refusals: [TrustExclusion] = []
         for (key, update) in mesh.latestUpdates() where key != keys.publicKey && update.round >= oldest {
             do {
                 peers.append(TrustCandidate(id: key.description, adapter: try UpdatePayload.decode(update.payload.bytes, expecting: expected)))
             } catch {
+                refusals.append(TrustExclusion(candidate: key.description, reason: ExclusionReason(error.reason), detail: error.detail))
                 log.warning("update refused", metadata: ["origin": "\(key.shortDescription)", "reason": "\(error)"])
             }
         }
         peers.sort { $0.id < $1.id }
+        let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
+        let screened = screen(own, peers, DuplicateScreen.medianStep(of: peers, from: own.adapter))
+        for e in screened.exclusions {
+            log.warning("client left out", metadata: ["origin": "\(e.candidate.prefix(8))", "reason": "\(e.reason)", "detail": "\(e.detail)"])
+        }
+        // A row that takes no scoring (uniform, or the aligner alone) is recorded at 0 ms.
         var record: TrustRecord?
         let output: FedBiOTAligner.RoundOutput
-        if peers.isEmpty {
-            // No client this round: the aggregate stays; the emulator is still aligned.
-            output = try aligner.round(round, adapters: [try nodeModel.publishedAdapter()])
+        if screened.kept.isEmpty {
+            // No client this round (or none fit): the aggregate stays; the emulator is still aligned.
+            output = try aligner.round(round, adapters: [own.adapter])
+            if !peers.isEmpty || !refusals.isEmpty {
+                record = TrustRecord(round: round, strategy: trust, candidates: [own.id], scores: [nil], weights: [1], exclusions: [], milliseconds: 0)
+            }
         } else if trust.strategy == .fedavg {
-            output = try aligner.round(round, adapters: peers.map(\.adapter))
+            let n = screened.kept.count
+            output = try aligner.round(round, adapters: screened.kept.map(\.adapter))
+            record = TrustRecord(
+                round: round, strategy: trust, candidates: [own.id] + screened.kept.map(\.id), scores: Array(repeating: nil, count: n + 1),
+                weights: [0] + Array(repeating: 1 / Double(n), count: n), exclusions: [], milliseconds: 0)
         } else {
-            let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
-            let row = try TrustRow.compute(config: trust, round: round, own: own, peers: peers, evaluator: try nodeModel.evaluator(), mixtures: nil)
+            let row = try carrying.flatMap { TrustRow.carried($0, round: round, own: own, peers: screened.kept) }
+                ?? TrustRow.compute(config: trust, round: round, own: own, peers: screened.kept, evaluator: try nodeModel.evaluator(), mixtures: nil)
             record = row
-            output = try aligner.round(round, adapters: [TrustAggregation.aggregate(own: own, peers: peers, record: row)])
+            output = try aligner.round(round, adapters: [TrustAggregation.aggregate(own: own, peers: screened.kept, record: row)])
         }
+        record?.exclusions += screened.exclusions + refusals
         if let emulator = output.emulator {
             let chunks = try EmulatorChunk.split(emulator, version: UInt64(round), maxPayloadBytes: min(Self.chunkBytes, settings.maxPayloadBytes), keys: keys)
             let interval = Double(scheme.fedbiot.chunkIntervalMilliseconds ?? 0) / 1000

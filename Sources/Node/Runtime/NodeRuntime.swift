@@ -218,6 +218,22 @@ public final class NodeRuntime: @unchecked Sendable {
         // What the copy screen compares late copies with: the adapters held in the rounds
         // an update may stay a candidate.
         var held = HeldUpdates(rounds: settings.stalenessRounds + 1)
+        // The screens every aggregation runs before any strategy sees its peers: copies
+        // (of the node's own adapter, of each other, of what it held lately), then the
+        // norm bound. What they keep is remembered for the copies of later rounds.
+        func screen(own: TrustCandidate, peers: [TrustCandidate], ownStep: Double?, round: Int) -> CandidateScreen {
+            let screened = PeerScreen.screen(
+                own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), ownStep: ownStep, held: held,
+                norm: NormScreen(bound: settings.screenNorm))
+            held.note([own] + screened.kept, round: round)
+            return screened
+        }
+        // Within `trust_every` rounds of the last scored row, the node means to carry that
+        // row over and score nothing.
+        func carriedRow(round: Int) -> TrustRecord? {
+            trustHistory.last { $0.scoredRound == nil && $0.strategy == trustConfig }
+                .flatMap { round - $0.round < settings.trustEvery ? $0 : nil }
+        }
         while progress.round < settings.rounds {
             let round = progress.round + 1
             let roundStart = clock.now
@@ -239,11 +255,15 @@ public final class NodeRuntime: @unchecked Sendable {
                 let waitStart = clock.now
                 if fedbiot.role == .aligner {
                     let clients = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
-                    let (n, record) = try fedbiot.alignerRound(round, mesh: mesh, settings: settings, trust: trustConfig, keys: keys, clients: clients, stop: stop)
+                    let (n, record) = try fedbiot.alignerRound(
+                        round, mesh: mesh, settings: settings, trust: trustConfig, keys: keys, clients: clients, stop: stop,
+                        carrying: carriedRow(round: round), screen: { screen(own: $0, peers: $1, ownStep: $2, round: round) })
                     candidates = n
                     if let record { trustHistory.append(record) }
                 } else {
-                    candidates = try fedbiot.clientRound(round, mesh: mesh, settings: settings, stop: stop)
+                    candidates = try fedbiot.clientRound(round, mesh: mesh, settings: settings, stop: stop) {
+                        try self.publish(round: round, mesh: mesh, stop: stop)
+                    }
                 }
                 waitingSeconds = (clock.now - waitStart).seconds
                 if stop.isRequested { return .stopped(round: progress.round) }
@@ -252,10 +272,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
                 let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
-                // Within `trust_every` rounds of the last scored row, the node means to carry
-                // that row over and scores nothing while it waits.
-                let carryFrom = trustHistory.last { $0.scoredRound == nil && $0.strategy == trustConfig }
-                    .flatMap { round - $0.round < settings.trustEvery ? $0 : nil }
+                let carryFrom = carriedRow(round: round)
                 let (peers, refusals) = try exchange(
                     round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
                     whileWaiting: carryFrom != nil ? {} : try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
@@ -266,10 +283,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 let trustStart = clock.now
                 // Copies and oversized adapters are left out before any strategy sees them.
                 let ownStep = startAdapter.flatMap { $0.hasSameLayout(as: own.adapter) ? AdapterNorm.distance(own.adapter, $0) : nil }
-                let screened = PeerScreen.screen(
-                    own: own, peers: peers, arrival: arrivals.ranks(of: mesh.latestUpdates()), ownStep: ownStep, held: held,
-                    norm: NormScreen(bound: settings.screenNorm))
-                held.note([own] + screened.kept, round: round)
+                let screened = screen(own: own, peers: peers, ownStep: ownStep, round: round)
                 phases.end("screening")
                 // A carried row needs the same candidates as the scored one, each still fit to
                 // be weighed; otherwise the round scores afresh.
@@ -334,15 +348,7 @@ public final class NodeRuntime: @unchecked Sendable {
                           whileWaiting: () throws -> Void) throws
         -> (peers: [TrustCandidate], refusals: [TrustExclusion])
     {
-        if let forger {
-            let context = ForgeContext(
-                round: round, honest: try nodeModel.publishedAdapter(), expectation: try nodeModel.expectation(), mesh: mesh,
-                ownKey: keys.publicKey, oldestRound: UInt64(max(0, round - settings.stalenessRounds)),
-                timeoutSeconds: Double(settings.roundTimeoutMilliseconds) / 1000, stop: stop, encode: nodeModel.encode)
-            if let forged = try forger.forge(context) { _ = try mesh.publish(round: UInt64(round), payload: forged) }
-        } else {
-            _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
-        }
+        try publish(round: round, mesh: mesh, stop: stop)
         phases.end("publish")
 
         // A live neighbour that has published nothing new for `staleness_rounds` of this
@@ -394,6 +400,19 @@ public final class NodeRuntime: @unchecked Sendable {
         let order = Dictionary(uniqueKeysWithValues: memberKeys.enumerated().map { ($1.description, $0) })
         phases.end("candidates")
         return (peers.sorted { (order[$0.id] ?? .max) < (order[$1.id] ?? .max) }, refusals.sorted { (order[$0.candidate] ?? .max) < (order[$1.candidate] ?? .max) })
+    }
+
+    /// Publishes this round's update: the published slot, or what the forger makes of it.
+    private func publish(round: Int, mesh: GossipNode, stop: StopRequest) throws {
+        if let forger {
+            let context = ForgeContext(
+                round: round, honest: try nodeModel.publishedAdapter(), expectation: try nodeModel.expectation(), mesh: mesh,
+                ownKey: keys.publicKey, oldestRound: UInt64(max(0, round - settings.stalenessRounds)),
+                timeoutSeconds: Double(settings.roundTimeoutMilliseconds) / 1000, stop: stop, encode: nodeModel.encode)
+            if let forged = try forger.forge(context) { _ = try mesh.publish(round: UInt64(round), payload: forged) }
+        } else {
+            _ = try mesh.publish(round: UInt64(round), payload: try nodeModel.payload())
+        }
     }
 
     /// Records, for every origin whose latest held update is new, this node's round.
@@ -468,6 +487,9 @@ public final class NodeRuntime: @unchecked Sendable {
         }
     }
 }
+
+/// The peers a round's screens keep, and the exclusions of the rest with their reasons.
+typealias CandidateScreen = (kept: [TrustCandidate], exclusions: [TrustExclusion])
 
 /// Reply to the control endpoint's `trust` request.
 public struct TrustReply: Codable, Sendable {
