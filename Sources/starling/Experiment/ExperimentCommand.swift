@@ -145,7 +145,11 @@ struct ExperimentCommand: ParsableCommand {
         try require("--own-share", ownShare, in: "in (0, 1]") { $0 > 0 && $0 <= 1 }
         _ = try parsedSettings()
         _ = try parsedSweep()
-        _ = try parsedAttack()
+        // A fedbiot run trains its clients and aligner in this process, not as mesh
+        // members, so nothing of theirs is published for an attacker to replace.
+        if try parsedAttack() != nil, let run = runs.first(where: { (try? FedBiOTEntry(spec: $0)) != nil }) {
+            throw ValidationError("--attackers: the run \(run) exchanges no updates over the mesh, so it takes no attackers; run it in an experiment of its own")
+        }
         for strategy in strategies {
             do { _ = try TrustConfig(parsing: strategy) } catch { throw ValidationError("--strategy \(strategy): \(error)") }
         }
