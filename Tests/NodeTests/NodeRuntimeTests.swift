@@ -20,8 +20,8 @@ func preparedTopology(_ body: String, bytesPerNode: Int = 12_000) throws -> Topo
 
 /// Runs every node of `t` as a thread over inproc://; returns their outcomes.
 func runInProcess(_ t: Topology, stop: StopRequest = StopRequest(), schemes: [(any PersonalizationScheme)?]? = nil,
-                  observers: [(@Sendable (MeshEvent) -> Void)?]? = nil) throws -> [Result<NodeOutcome, any Error>] {
-    let cluster = try InProcessCluster(t, schemes: schemes, observers: observers)
+                  observers: [(@Sendable (MeshEvent) -> Void)?]? = nil, forgers: [(any UpdateForger)?]? = nil) throws -> [Result<NodeOutcome, any Error>] {
+    let cluster = try InProcessCluster(t, schemes: schemes, observers: observers, forgers: forgers)
     cluster.start(stop: stop)
     // Bounded: a run that hangs fails the test instead of blocking the suite.
     if !cluster.wait(seconds: 240) {
@@ -171,6 +171,52 @@ func runTwoNodes<T>(_ name: String, trust: String, rounds: Int, setting: String,
         #expect(history[2].weights != history[0].weights, "round 4 scored the new adapters")
     }
 
+    @Test func aMemberThatTurnsBadUnderTrustEveryKeepsItsWeightOnlyInsideTheScreens() throws {
+        // Three nodes scoring by validation every third aggregating round. carol is honest
+        // in round 2, publishes twice her adapter in round 3 (inside the norm bound) and
+        // twenty times it in round 4 (outside).
+        let t = try preparedTopology("""
+            name = "turns-bad"
+            sources = ["code", "prose"]
+            [defaults]
+            trust = "validation"
+            trust_every = 3
+            rounds = 4
+            warmup_rounds = 1
+            local_steps = 2
+            sequence_length = 16
+            round_timeout_ms = 20000
+            curve = false
+            [[nodes]]
+            name = "alice"
+            endpoint = "inproc://turns-bad-a"
+            mixture = [1, 0]
+            [[nodes]]
+            name = "bob"
+            endpoint = "inproc://turns-bad-b"
+            mixture = [1, 0]
+            [[nodes]]
+            name = "carol"
+            endpoint = "inproc://turns-bad-c"
+            mixture = [0, 1]
+            """, bytesPerNode: 4000)
+        defer { try? FileManager.default.removeItem(atPath: t.baseDirectory) }
+        let carol = try NodeRuntime.memberKeys(t)[2].description
+        for result in try runInProcess(t, forgers: [nil, nil, ScalingFrom(round: [3: 2, 4: 20])]) {
+            #expect(try result.get() == .finished(round: 4))
+        }
+        let history = try StateDirectory(path: t.stateDirectory(of: 0)).trustHistory()
+        #expect(history.map(\.round) == [2, 3, 4])
+        // Round 3 carries round 2's row: carol's doubled adapter passes the screens and keeps
+        // the weight her honest one earned (what `trust_every` gives up).
+        #expect(history[1].scoredRound == 2 && history[1].exclusions.isEmpty)
+        #expect(history[1].weight(of: carol) == history[0].weight(of: carol) && history[0].weight(of: carol)! > 0)
+        // Round 4: the norm bound leaves her out, the candidates are no longer the scored
+        // row's, so the row is scored afresh over alice and bob.
+        #expect(history[2].scoredRound == nil && history[2].candidates.count == 2 && history[2].weight(of: carol) == nil)
+        #expect(history[2].exclusions.map(\.candidate) == [carol] && history[2].exclusions.first?.reason == .normBound)
+    }
+
     @Test func membersThatStartFromOneAverageAndTakeTinyStepsAreNotCopies() throws {
         // Under fedavg both nodes start rounds 3 and 4 from one average, and at a learning
         // rate of 10⁻⁶ their steps move them far less than 10⁻³ of the adapter apart; each
@@ -238,5 +284,15 @@ func freePort() throws -> Int {
         settings.trust = "fedavg"
         settings.temperature = 0.5
         #expect(settings.trustConfig == nil)
+    }
+}
+
+/// Publishes its honest adapter times `round[r]` in round r (as it is in the other rounds).
+final class ScalingFrom: UpdateForger {
+    let factors: [Int: Float]
+    init(round factors: [Int: Float]) { self.factors = factors }
+
+    func forge(_ c: ForgeContext) throws -> [UInt8]? {
+        try c.encode(factors[c.round].map { PoisonForger.scaled(c.honest, by: $0) } ?? c.honest)
     }
 }
