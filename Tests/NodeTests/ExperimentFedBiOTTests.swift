@@ -2,6 +2,7 @@ import Foundation
 import Learning
 import Schemes
 import Testing
+import Trust
 
 @testable import Node
 
@@ -110,6 +111,13 @@ import Testing
         let (_, mild) = try run("fedbiot:prealign=20")
         #expect(mild.clientBlocks == [0, 1, 3, 4, 5])
         #expect(try #require(mild.alignmentStart) < (try #require(mild.alignmentCut)))
+        // Honest clients: the aligner's screens leave none out, and the closest two
+        // adapters stay well clear of a copy's 0.02 of the median step.
+        for entry in entries {
+            let (_, f) = try run(entry)
+            #expect(f.screenedOut == 0, "\(entry)")
+            #expect(try #require(f.closestStepShare) > 10 * DuplicateScreen.stepShare, "\(entry)")
+        }
         let (_, offsite) = try run("fedbiot:layout=offsite")
         #expect(offsite.clientBlocks == [0, 1, 2, 4, 5] && offsite.adapterBlocks == [0, 5])
         #expect(offsite.emulatorBytes > 0 && offsite.alignmentStart! < offsite.alignmentCut!)

@@ -9,14 +9,16 @@
 //   before round 1   the aligner aligns the emulator `prealign` steps; the clients
 //                    get it (offsite: never again)
 //   round r          each client: K steps of cross-entropy + ε-proximal on its text;
-//                    after the warm-up, the aligner: fedavg of the adapters, E
-//                    alignment steps, the aggregate and the emulator back to everyone
+//                    after the warm-up, the aligner: the copy and norm screens a
+//                    node's aligner runs, fedavg of the adapters kept, E alignment
+//                    steps, the aggregate and the emulator back to everyone
 //   at the end       AdapEmu: each client's adapter on its emulator, on its test text;
 //                    AdapFu: the same adapter in the aligner's full model, same text
 
 import Foundation
 import Learning
 import Schemes
+import Trust
 
 /// What a fedbiot run measured beyond each client's served (AdapEmu) perplexity.
 public struct FedBiOTFigures: Sendable, Equatable {
@@ -39,6 +41,12 @@ public struct FedBiOTFigures: Sendable, Equatable {
     public var alignmentCut: Double?
     public var alignmentStart: Double?
     public var alignmentEnd: Double?
+    /// Client updates the aligner's screens left out over the run, and the copy screen's
+    /// margin: over the aggregating rounds, the smallest distance between two of the
+    /// aligner's adapter and the clients', as a share of the round's median client step
+    /// (a copy is within 0.02 of it).
+    public var screenedOut = 0
+    public var closestStepShare: Double?
 
     public var meanAdapFu: Double { Statistic(adapFu).mean }
 }
@@ -94,12 +102,30 @@ extension Experiment {
             emulatorBytes = update.count
             for c in clients { try EmulatorUpdate.apply(update, to: c.model, plan: plan) }
         }
-        var payloadBytes = 0
+        var payloadBytes = 0, screenedOut = 0
+        var closestStepShare: Double?
         for round in 1...self.plan.rounds {
             let payloads = try clients.map { try $0.train(round: round, digest: digest) }
             payloadBytes = payloads[0].count
             guard clients[0].scheme.aggregates(round: round) else { continue }
-            let published = try aligner.round(round, payloads: payloads, expecting: expectation)
+            // The screens of a node's aligner (FedBiOTRound.swift), on the adapter it
+            // published last: what every client started the round from.
+            let own = TrustCandidate(id: "aligner", adapter: try full.adapter(named: FedBiOT.slot))
+            let peers = try payloads.enumerated().map { k, bytes in
+                TrustCandidate(id: t.nodes[k].name, adapter: try UpdatePayload.decode(bytes, expecting: expectation))
+            }
+            let step = DuplicateScreen.medianStep(of: peers, from: own.adapter)
+            let screened = PeerScreen.screen(own: own, peers: peers, ownStep: step, norm: NormScreen(bound: s.screenNorm))
+            screenedOut += screened.exclusions.count
+            if let step, step > 0, let closest = Self.closestDistance([own] + peers) {
+                closestStepShare = min(closestStepShare ?? .infinity, closest / step)
+            }
+            let kept = Set(screened.kept.map(\.id))
+            let keptPayloads = payloads.indices.filter { kept.contains(t.nodes[$0].name) }.map { payloads[$0] }
+            let published = try aligner.round(
+                round, payloads: keptPayloads.isEmpty ? [try UpdatePayload.encode(own.adapter, scheme: FedBiOT.schemeName, slot: FedBiOT.slot,
+                                                                                  baseDigest: expectation.baseDigest)] : keptPayloads,
+                expecting: expectation)
             if let e = published.emulator { emulatorBytes = e.count }
             for c in clients {
                 try c.scheme.takeIn(aggregate: published.aggregate, emulator: published.emulator, model: c.model, expecting: expectation, round: round)
@@ -120,8 +146,20 @@ extension Experiment {
             layout: entry.layout, dropRatio: entry.settings.dropRatio, adapFu: adapFu, fullBlocks: fullConfig.layers,
             clientBlocks: clients[0].model.config.blocks, adapterBlocks: plan.adapterBlocks, fullParameters: base.parameterCount,
             clientParameters: clients[0].baseParameters, payloadBytes: payloadBytes, emulatorBytes: emulatorBytes, alignmentCut: alignmentCut,
-            alignmentStart: alignmentStart, alignmentEnd: entry.hasEmulator ? Double(aligner.alignment.evaluate(heldOut).total) : nil)
+            alignmentStart: alignmentStart, alignmentEnd: entry.hasEmulator ? Double(aligner.alignment.evaluate(heldOut).total) : nil,
+            screenedOut: screenedOut, closestStepShare: closestStepShare)
         return result
+    }
+
+    /// The smallest distance between two of `candidates`, nil for fewer than two.
+    static func closestDistance(_ candidates: [TrustCandidate]) -> Double? {
+        var closest: Double?
+        for i in candidates.indices {
+            for j in candidates.indices where j > i && candidates[i].adapter.hasSameLayout(as: candidates[j].adapter) {
+                closest = min(closest ?? .infinity, AdapterNorm.distance(candidates[i].adapter, candidates[j].adapter))
+            }
+        }
+        return closest
     }
 
     /// The aligner's public text: the first `baseBytes` of the base text, or the

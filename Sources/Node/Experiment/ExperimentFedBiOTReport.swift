@@ -15,7 +15,8 @@ extension ExperimentSummary {
     /// One row per fedbiot run and node.
     public func fedbiotCSV() -> String {
         var out = "setting,seed,run,bytes_per_node,node,layout,drop_ratio,adapemu_perplexity,adapfu_perplexity,full_blocks,client_blocks,"
-            + "adapter_blocks,full_parameters,client_parameters,payload_bytes,emulator_bytes,alignment_cut,alignment_start,alignment_end\n"
+            + "adapter_blocks,full_parameters,client_parameters,payload_bytes,emulator_bytes,alignment_cut,alignment_start,alignment_end,"
+            + "screened_out,closest_step_share\n"
         for r in results {
             guard let f = r.fedbiot else { continue }
             for (i, node) in r.nodes.enumerated() {
@@ -24,7 +25,7 @@ extension ExperimentSummary {
                     String(format: "%g", f.dropRatio), csvNumber(r.perplexities[i]), csvNumber(f.adapFu[i]), "\(f.fullBlocks)",
                     "\"" + f.clientBlocks.map(String.init).joined(separator: " ") + "\"", "\"" + f.adapterBlocks.map(String.init).joined(separator: " ") + "\"",
                     "\(f.fullParameters)", "\(f.clientParameters)", "\(f.payloadBytes)", "\(f.emulatorBytes)", csvNumber(f.alignmentCut),
-                    csvNumber(f.alignmentStart), csvNumber(f.alignmentEnd),
+                    csvNumber(f.alignmentStart), csvNumber(f.alignmentEnd), "\(f.screenedOut)", csvNumber(f.closestStepShare),
                 ]
                 out += cells.joined(separator: ",") + "\n"
             }
