@@ -269,14 +269,14 @@ public final class NodeRuntime: @unchecked Sendable {
                 if stop.isRequested { return .stopped(round: progress.round) }
             } else if aggregates {
                 update { $0.phase = .waiting }
-                let waitStart = clock.now
                 let own = TrustCandidate(id: keys.publicKey.description, adapter: try nodeModel.publishedAdapter())
                 let evaluator = PrescoredEvaluator(try nodeModel.evaluator(), config: trustConfig)
                 let carryFrom = carriedRow(round: round)
                 let (peers, refusals) = try exchange(
                     round: round, mesh: mesh, neighbours: neighbours, stop: stop, phases: phases,
                     whileWaiting: carryFrom != nil ? {} : try prescoring(round: round, own: own.adapter, mesh: mesh, into: evaluator))
-                waitingSeconds = (clock.now - waitStart).seconds
+                // The exchange's phases, read off the same clock marks as the phases themselves.
+                waitingSeconds = ["publish", "wait", "candidates"].reduce(0) { $0 + phases.seconds[$1, default: 0] }
                 if stop.isRequested { return .stopped(round: progress.round) }
 
                 update { $0.phase = .trusting }
