@@ -1,6 +1,6 @@
 // FedBiOT's rounds on the bytes that travel: a client publishes its adapter as an
-// update payload (UpdatePayload.swift); the aligner decodes every client's payload,
-// aggregates and aligns (FedBiOT.swift), and publishes the aggregate as a payload and
+// update payload (UpdatePayload.swift); the aligner aggregates the clients' decoded
+// payloads and aligns (FedBiOT.swift), and publishes the aggregate as a payload and
 // the emulator as an EmulatorUpdate; a client takes both in, the emulator first, so
 // the aggregate lands on the blocks it was aligned with. A node and an in-process
 // experiment call these same functions.
@@ -58,13 +58,11 @@ extension FedBiOTAligner {
         public var alignment: AlignmentLoss?
     }
 
-    /// Round `round` on the clients' payloads: each decoded against `expecting`, then
-    /// `round(_:adapters:weights:)`, and its output encoded.
-    /// - Throws: `UpdateRefusal` for the first payload that does not fit.
-    public func round(_ round: Int, payloads: [[UInt8]], expecting: PayloadExpectation, weights: [Double]? = nil) throws -> PublishedRound {
-        let adapters = try payloads.map { bytes throws(UpdateRefusal) in try UpdatePayload.decode(bytes, expecting: expecting) }
+    /// Round `round` on the clients' decoded `adapters` (`round(_:adapters:weights:)`),
+    /// its aggregate encoded as a payload naming `baseDigest`.
+    public func round(_ round: Int, adapters: [LoRAAdapter], baseDigest: String, weights: [Double]? = nil) throws -> PublishedRound {
         let output = try self.round(round, adapters: adapters, weights: weights)
-        let aggregate = try UpdatePayload.encode(output.adapter, scheme: FedBiOT.schemeName, slot: FedBiOT.slot, baseDigest: expecting.baseDigest)
+        let aggregate = try UpdatePayload.encode(output.adapter, scheme: FedBiOT.schemeName, slot: FedBiOT.slot, baseDigest: baseDigest)
         return PublishedRound(aggregate: aggregate, emulator: output.emulator, alignment: output.alignment)
     }
 

@@ -120,12 +120,8 @@ extension Experiment {
             if let step, step > 0, let closest = Self.closestDistance([own] + peers) {
                 closestStepShare = min(closestStepShare ?? .infinity, closest / step)
             }
-            let kept = Set(screened.kept.map(\.id))
-            let keptPayloads = payloads.indices.filter { kept.contains(t.nodes[$0].name) }.map { payloads[$0] }
-            let published = try aligner.round(
-                round, payloads: keptPayloads.isEmpty ? [try UpdatePayload.encode(own.adapter, scheme: FedBiOT.schemeName, slot: FedBiOT.slot,
-                                                                                  baseDigest: expectation.baseDigest)] : keptPayloads,
-                expecting: expectation)
+            let kept = screened.kept.isEmpty ? [own.adapter] : screened.kept.map(\.adapter)
+            let published = try aligner.round(round, adapters: kept, baseDigest: expectation.baseDigest)
             if let e = published.emulator { emulatorBytes = e.count }
             for c in clients {
                 try c.scheme.takeIn(aggregate: published.aggregate, emulator: published.emulator, model: c.model, expecting: expectation, round: round)
