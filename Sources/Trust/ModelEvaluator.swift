@@ -9,10 +9,11 @@ import Learning
 /// weights and every other slot are shared by every candidate; only the candidate's
 /// place differs.
 ///
-/// With a `candidateSlot`, candidates asked for together are scored together: each is
-/// put in place once to read the slot's values, and one forward pass per batch runs all
-/// of them, their copies of the batch stacked along the rows of every base product
-/// (`TransformerModel.forEachCandidate`).
+/// With a `candidateSlot`, candidates asked for together are scored together: one
+/// forward pass per batch runs as many as fit, their copies of the batch stacked along
+/// the rows of every base product (`TransformerModel.forEachCandidate`), each put in
+/// place to read the slot's values only when its pass runs, so that only that pass's
+/// candidates are ever held as slot values beside their adapters.
 public final class ModelEvaluator: CandidateEvaluator {
     /// Runs `body` with `adapter` in its place in the model and restores the model after.
     public typealias Swap = (_ adapter: LoRAAdapter, _ body: () throws -> Void) throws -> Void
@@ -72,10 +73,11 @@ public final class ModelEvaluator: CandidateEvaluator {
 
     public func meanCrossEntropies(of adapters: [LoRAAdapter]) throws -> [Double] {
         guard stacksCandidates, let slot = candidateSlot, adapters.count > 1 else { return try adapters.map(meanCrossEntropy) }
-        let values = try slotValues(of: adapters, slot: slot)
         var totals = [Double](repeating: 0, count: adapters.count), count = 0
         for batch in trustBatches {
-            let losses = try model.forEachCandidate(values, inSlot: slot, batch: batch, stackedRows: stackedRows)
+            let losses = try model.forEachCandidate(
+                count: adapters.count, inSlot: slot, batch: batch, stackedRows: stackedRows,
+                values: { try slotValues(of: adapters[$0], slot: slot) })
             let targets = batch.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
             for c in losses.indices { totals[c] += Double(losses[c]) * Double(targets) }
             count += targets
@@ -86,11 +88,13 @@ public final class ModelEvaluator: CandidateEvaluator {
 
     public func topKLogits(of adapters: [LoRAAdapter], k: Int) throws -> [TopKLogits] {
         guard stacksCandidates, let slot = candidateSlot, adapters.count > 1 else { return try adapters.map { try topKLogits(of: $0, k: k) } }
-        let values = try slotValues(of: adapters, slot: slot)
         let V = model.config.vocabularySize
         var indices = [[Int32]](repeating: [], count: adapters.count), kept = [[Float]](repeating: [], count: adapters.count)
         for batch in referenceBatches {
-            try model.forEachCandidate(values, inSlot: slot, batch: batch, stackedRows: stackedRows) { c, _, logits in
+            try model.forEachCandidate(
+                count: adapters.count, inSlot: slot, batch: batch, stackedRows: stackedRows,
+                values: { try slotValues(of: adapters[$0], slot: slot) }
+            ) { c, _, logits in
                 let top = TopKLogits(logits: logits, vocabularySize: V, k: k)
                 indices[c] += top.indices
                 kept[c] += top.values
@@ -99,12 +103,10 @@ public final class ModelEvaluator: CandidateEvaluator {
         return zip(indices, kept).map { TopKLogits(k: k, indices: $0, values: $1) }
     }
 
-    /// Each adapter's values of `slot` as `swap` puts them there.
-    private func slotValues(of adapters: [LoRAAdapter], slot: String) throws -> [[Float]] {
-        try adapters.map { adapter in
-            var values: [Float] = []
-            try swap(adapter) { values = try model.slotValues(named: slot) }
-            return values
-        }
+    /// The values of `slot` with `adapter` put there by `swap`.
+    private func slotValues(of adapter: LoRAAdapter, slot: String) throws -> [Float] {
+        var values: [Float] = []
+        try swap(adapter) { values = try model.slotValues(named: slot) }
+        return values
     }
 }

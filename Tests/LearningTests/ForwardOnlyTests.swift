@@ -164,6 +164,38 @@ import Testing
         #expect(Set(losses).count == values.count)
     }
 
+    /// Candidates handed over lazily are asked for pass by pass, each once per batch,
+    /// and score as the same candidates given all at once; a provider's error stops the
+    /// run at the pass that asked.
+    @Test func lazyCandidatesAreReadOnlyWhenTheirPassRuns() throws {
+        let model = try Self.model(.tiny)
+        let b = batch(.tiny, B: 2, T: 16, seed: 855)
+        let values = try candidates(model, slot: "global", count: 5)
+        let together = try model.forEachCandidate(values, inSlot: "global", batch: b, stackedRows: 64)
+        var asked: [Int] = [], passes: [[Int]] = []
+        let lazy = try model.forEachCandidate(count: 5, inSlot: "global", batch: b, stackedRows: 64, values: { c in
+            asked.append(c)
+            return values[c]
+        }) { c, _, _ in
+            // The logits of a pass come after all of that pass's candidates were read.
+            if passes.last?.contains(c) != true { passes.append(asked.filter { !passes.joined().contains($0) }) }
+        }
+        #expect(lazy == together)
+        #expect(asked == [0, 1, 2, 3, 4])
+        #expect(passes == [[0, 1], [2, 3], [4]])
+        struct Unreadable: Error, Equatable {}
+        var read = 0
+        #expect(throws: Unreadable()) {
+            try model.forEachCandidate(count: 5, inSlot: "global", batch: b, stackedRows: 64, values: { c in
+                if c == 2 { throw Unreadable() }
+                read += 1
+                return values[c]
+            })
+        }
+        #expect(read == 2, "the first pass ran and the second stopped at its first candidate")
+        #expect(try model.forEachCandidate(count: 0, inSlot: "global", batch: b, values: { _ in [] }) == [])
+    }
+
     @Test func aCandidateOfTheWrongSizeIsRefused() throws {
         let model = try Self.model(.tiny)
         let b = batch(.tiny, B: 1, T: 4, seed: 860)

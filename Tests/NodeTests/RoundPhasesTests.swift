@@ -35,6 +35,46 @@ import Testing
         #expect(phases.cpuSeconds.values.allSatisfy { $0 >= 0 && $0 < 0.05 })
     }
 
+    /// Each phase's end records the process's peak resident set (which never falls), so
+    /// a phase that holds a large buffer ends with a mark at least the resident set it
+    /// reached; a phase closed twice keeps the larger mark.
+    @Test func phasesRecordThePeakResidentSetAtTheirEnd() throws {
+        let phases = RoundPhases()
+        phases.end("before")
+        let first = try #require(phases.peakResidentMiB["before"])
+        let mib = 64
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: mib << 20)
+        defer { buffer.deallocate() }
+        for i in stride(from: 0, to: mib << 20, by: 4096) { buffer[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        let holding = try #require(PeakResidentMemory.currentMebibytes())
+        phases.end("touched")
+        phases.end("before")
+        let peaks = phases.peakResidentMiB
+        // The kernel's counters lag by a few pages per thread: 1 MiB of slack.
+        #expect(peaks["touched"]! >= holding - 1, "peak \(peaks["touched"]!) MiB while \(holding) MiB resident")
+        #expect(peaks["touched"]! >= first - 1 && peaks["before"]! >= first)
+        var metrics = RoundMetrics(round: 1, trainLoss: 1, testLoss: nil, aggregated: false, candidates: 0, seconds: 1,
+                                   trainingSeconds: 1, waitingSeconds: 0, trustSeconds: 0)
+        metrics.measure(phases, trainingCPUSeconds: 0)
+        #expect(metrics.phasePeakResidentMiB == peaks)
+    }
+
+    /// A trim hands back the heap pages freed blocks leave in its middle: blocks below
+    /// the mmap threshold, freed beneath one still held, stay resident until it runs.
+    @Test func aTrimReturnsTheFreedMiddleOfTheHeap() throws {
+        let blocks = (0..<2048).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: 64 << 10) }  // 128 MiB
+        for block in blocks { for i in stride(from: 0, to: 64 << 10, by: 4096) { block[i] = 1 } }
+        let pin = UnsafeMutablePointer<UInt8>.allocate(capacity: 64 << 10)
+        pin[0] = 1
+        defer { pin.deallocate() }
+        let holding = try #require(PeakResidentMemory.currentMebibytes())
+        for block in blocks { block.deallocate() }
+        HeapReturn.trim()
+        let after = try #require(PeakResidentMemory.currentMebibytes())
+        // Other tests of this process may allocate meanwhile: at least half comes back.
+        #expect(holding - after >= 64, "resident \(holding) MiB holding the blocks, \(after) MiB after the trim")
+    }
+
     @Test func metricsWrittenBeforePhasesWereKeptStillRead() throws {
         let line = #"{"aggregated":true,"candidates":2,"round":3,"seconds":1.5,"testLoss":1.25,"trainLoss":2,"trainingSeconds":1,"trustSeconds":0.25,"waitingSeconds":0.125}"#
         let m = try JSONDecoder().decode(RoundMetrics.self, from: Data(line.utf8))

@@ -147,29 +147,46 @@ extension TransformerModel {
     public func forEachCandidate(
         _ candidates: [[Float]], inSlot name: String, batch: TokenBatch, stackedRows: Int = 2048,
         logits body: (_ candidate: Int, _ rows: Range<Int>, _ logits: UnsafeBufferPointer<Float>) -> Void = { _, _, _ in }
-    ) throws(ModelError) -> [Float] {
+    ) throws -> [Float] {
+        try forEachCandidate(count: candidates.count, inSlot: name, batch: batch, stackedRows: stackedRows, values: { candidates[$0] }, logits: body)
+    }
+
+    /// `forEachCandidate(_:inSlot:batch:stackedRows:logits:)` over `count` candidates whose
+    /// values `values` hands over only when their pass runs, so that no more than one
+    /// pass's candidates (and the one being read) are ever held as slot values at once.
+    /// - Throws: what `values` throws, `ModelError.noSlot`, or `.adapterMismatch` when
+    ///   a candidate has the wrong number of values.
+    @discardableResult
+    public func forEachCandidate(
+        count candidates: Int, inSlot name: String, batch: TokenBatch, stackedRows: Int = 2048,
+        values candidate: (_ candidate: Int) throws -> [Float],
+        logits body: (_ candidate: Int, _ rows: Range<Int>, _ logits: UnsafeBufferPointer<Float>) -> Void = { _, _, _ in }
+    ) throws -> [Float] {
         let count: Int
         if let slot = slot(named: name) {
             count = slot.values.count
         } else if let bottleneck = bottleneck(named: name) {
             count = bottleneck.values.count
         } else {
-            throw .noSlot(name)
-        }
-        if let wrong = candidates.first(where: { $0.count != count }) {
-            throw .adapterMismatch("a candidate for slot \(name) holds \(wrong.count) values, expected \(count)")
+            throw ModelError.noSlot(name)
         }
         let B = batch.batchSize, T = batch.sequenceLength, n = B * T, V = config.vocabularySize
         checkBatch(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T)
-        let perPass = max(1, min(candidates.count, stackedRows / n, stackedRowBudget(sequenceLength: T) / n))
+        guard candidates > 0 else { return [] }
+        let perPass = max(1, min(candidates, stackedRows / n, stackedRowBudget(sequenceLength: T) / n))
         let values = FloatBuffer(count: perPass * count)
         defer { candidateRows = nil }
         var losses: [Float] = []
         var first = 0
-        while first < candidates.count {
-            let groups = min(perPass, candidates.count - first)
+        while first < candidates {
+            let groups = min(perPass, candidates - first)
+            candidateRows = nil  // `values` may put a candidate in the slot to read it
             for g in 0..<groups {
-                candidates[first + g].withUnsafeBufferPointer { values[g * count].update(from: $0.baseAddress!, count: count) }
+                let given = try candidate(first + g)
+                guard given.count == count else {
+                    throw ModelError.adapterMismatch("a candidate for slot \(name) holds \(given.count) values, expected \(count)")
+                }
+                given.withUnsafeBufferPointer { values[g * count].update(from: $0.baseAddress!, count: count) }
             }
             candidateRows = CandidateRows(slot: name, groups: groups, count: count, buffer: values)
             let acts = forwardOnlyActivations(B: perPass * B, T: T, logitRows: scoringLogitRows)

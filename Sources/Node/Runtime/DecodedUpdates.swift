@@ -32,6 +32,12 @@ final class DecodedUpdates: @unchecked Sendable {
         lock.withLock { byDigest = byDigest.filter { held.contains($0.key) } }
     }
 
+    /// Forgets every update: between rounds, when the round's candidates have been
+    /// aggregated, so their adapters are not held through the next round's training.
+    func removeAll() {
+        lock.withLock { byDigest.removeAll() }
+    }
+
     /// Number of updates remembered.
     var count: Int { lock.withLock { byDigest.count } }
 }

@@ -214,7 +214,7 @@ public final class NodeRuntime: @unchecked Sendable {
 
         let neighbours = Set(topology.neighbours(of: index).map { topology.nodes[$0].name })
         let clock = ContinuousClock()
-        var previousCommit: (wall: Double, cpu: Double)?
+        var previousCommit: (wall: Double, cpu: Double, peakMiB: Double?)?
         // What the copy screen compares late copies with: the adapters held in the rounds
         // an update may stay a candidate.
         var held = HeldUpdates(rounds: settings.stalenessRounds + 1)
@@ -293,6 +293,9 @@ public final class NodeRuntime: @unchecked Sendable {
                 record.exclusions += screened.exclusions + refusals
                 phases.end("trust")
                 try nodeModel.takeIn(aggregate: TrustAggregation.aggregate(own: own, peers: screened.kept, record: record), round: round)
+                // The candidates' adapters are done with; an update still held next round
+                // is decoded again then.
+                decoded.removeAll()
                 phases.end("aggregation")
                 trustSeconds = (clock.now - trustStart).seconds
                 trustHistory.append(record)
@@ -304,7 +307,10 @@ public final class NodeRuntime: @unchecked Sendable {
             let testLoss = measuresTest ? try nodeModel.testLoss() : nil
             if let testLoss, aggregates, let fedbiot { fedbiot.noteTest(loss: testLoss) }
             phases.end("evaluation")
-            if let previousCommit { phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu) }
+            if let previousCommit {
+                phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu)
+                phases.notePeak("previous_commit", mebibytes: previousCommit.peakMiB)
+            }
             metrics.append(
                 RoundMetrics(
                     round: round, trainLoss: trainLoss, testLoss: testLoss, aggregated: aggregates, candidates: candidates,
@@ -318,7 +324,9 @@ public final class NodeRuntime: @unchecked Sendable {
             try state.commit(
                 progress: progress, checkpoint: nodeModel.checkpoint(), baseModel: settings.baseModel, trustHistory: trustHistory,
                 metrics: metrics)
-            previousCommit = ((clock.now - commitStart).seconds, threadCPUSeconds() - commitCPU)
+            // What the round made and freed goes back before the next round's training.
+            HeapReturn.trim()
+            previousCommit = ((clock.now - commitStart).seconds, threadCPUSeconds() - commitCPU, PeakResidentMemory.mebibytes())
             exporter?.record(metrics: metrics[metrics.count - 1], trust: aggregates ? trustHistory.last : nil)
             update {
                 $0.round = round

@@ -33,6 +33,9 @@ final class RoundPhases {
     private(set) var seconds: [String: Double] = [:]
     /// CPU seconds of the round's thread in each phase.
     private(set) var cpuSeconds: [String: Double] = [:]
+    /// The process's peak resident set (MiB, `VmHWM`) when each phase ended: the peak never
+    /// falls, so the first phase at which it reaches its final value is where it was made.
+    private(set) var peakResidentMiB: [String: Double] = [:]
 
     init() {
         start = clock.now
@@ -47,6 +50,12 @@ final class RoundPhases {
         seconds[phase, default: 0] += (now - mark).seconds
         cpuSeconds[phase, default: 0] += cpu - cpuMark
         (mark, cpuMark) = (now, cpu)
+        notePeak(phase)
+    }
+
+    /// Records the process's peak resident set as of now under `phase`.
+    func notePeak(_ phase: String, mebibytes: Double? = PeakResidentMemory.mebibytes()) {
+        if let mebibytes { peakResidentMiB[phase] = max(peakResidentMiB[phase] ?? 0, mebibytes) }
     }
 
     /// Adds `wall` and `cpu` seconds to `phase` without moving the mark: a part timed
@@ -75,6 +84,7 @@ extension RoundMetrics {
     mutating func measure(_ phases: RoundPhases, trainingCPUSeconds: Double) {
         phaseSeconds = phases.seconds
         phaseCPUSeconds = phases.cpuSeconds
+        phasePeakResidentMiB = phases.peakResidentMiB.isEmpty ? nil : phases.peakResidentMiB
         cpuSeconds = phases.cpuElapsed
         self.trainingCPUSeconds = trainingCPUSeconds
     }

@@ -49,6 +49,10 @@ public struct RoundMetrics: Codable, Sendable, Equatable {
     public var phaseSeconds: [String: Double]? = nil
     /// CPU seconds of the round's thread in the same phases.
     public var phaseCPUSeconds: [String: Double]? = nil
+    /// The process's peak resident set in MiB (Linux `VmHWM`, never falling) at the end of
+    /// each of the same phases; nil where /proc lacks it. With one node per process the
+    /// first phase at the process's final peak is where that peak was made.
+    public var phasePeakResidentMiB: [String: Double]? = nil
     /// CPU seconds of the round's thread over the span of `seconds`, and in training
     /// (all of the round's work when BLAS runs on the calling thread, as in experiments).
     public var cpuSeconds: Double? = nil

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Learning
+import Node
 
 /// `starling bench train`: training throughput of the transformer on the CPU.
 ///

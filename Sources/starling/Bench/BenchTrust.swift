@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Learning
+import Node
 import Trust
 
 /// `starling bench trust`: the time a node spends on trust rows and aggregation.
