@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Learning
+import Node
 
 @main
 struct Starling: ParsableCommand {
@@ -27,7 +28,7 @@ struct Starling: ParsableCommand {
     /// threshold, then parses and runs the command.
     static func main() {
         BLASKernelStartup.runUnderTheBestKernel()
-        AllocatorStartup.returnLargeBuffersWhenFreed()
+        HeapReturn.returnLargeBuffersWhenFreed()
         main(nil)
     }
 }
