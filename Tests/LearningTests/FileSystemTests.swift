@@ -67,6 +67,20 @@ import Testing
         #expect(FileSystem.isDirectory(nested))
     }
 
+    @Test func theFolderOfAFileNamedWithoutOneIsTheCurrentFolder() throws {
+        // `starling data synth --topology t.toml` run beside t.toml makes the folder of
+        // "a.txt": the empty path, which must not fail as mkdir("") does.
+        #expect(FileSystem.parentDirectory(of: "a.txt") == "")
+        try FileSystem.createDirectory(FileSystem.parentDirectory(of: "a.txt"))
+        // A folder that cannot be made still fails: one beneath a file.
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        try FileSystem.writeAtomically([1], to: folder.file("file"))
+        let error = #expect(throws: FileError.self) { try FileSystem.createDirectory(folder.file("file/sub")) }
+        #expect(error?.operation == "mkdir")
+        #expect(error?.code == ENOTDIR)
+    }
+
     @Test func listingIsSortedByBytes() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }

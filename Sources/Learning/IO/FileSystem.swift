@@ -89,9 +89,10 @@ public enum FileSystem {
     // Writing
 
     /// Creates the folder at `path` and any missing parents (mode 0755 before umask).
-    /// An existing folder is fine.
+    /// An existing folder is fine, and so is the empty path, which names the current
+    /// folder (the parent, by `parentDirectory(of:)`, of a file named without a folder).
     public static func createDirectory(_ path: String) throws(FileError) {
-        if isDirectory(path) { return }
+        if path.isEmpty || isDirectory(path) { return }
         let parent = parentDirectory(of: path)
         if parent != path && !parent.isEmpty && !exists(parent) { try createDirectory(parent) }
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .fromErrno("mkdir", path) }
