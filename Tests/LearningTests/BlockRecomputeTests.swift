@@ -9,11 +9,23 @@ import Testing
 @testable import Learning
 
 @Suite struct BlockRecomputeTests {
-    /// Three blocks, so two are recomputed; LoRA with dropout on every projection.
+    /// Three blocks, so two are recomputed; LoRA with dropout on every projection. The
+    /// last two have vocabularies wide enough for the backward scratch to live in the
+    /// logits' floats, as at GPT-2's and Llama's shapes; the first two do not.
     static let configs: [ModelConfig] = [
         ModelConfig(layers: 3, heads: 2, channels: 32, maxSequenceLength: 64, vocabularySize: 256),
         .llamaTiny,
+        ModelConfig(layers: 3, heads: 2, channels: 16, maxSequenceLength: 64, vocabularySize: 1024),
+        .llama(layers: 3, heads: 4, kvHeads: 2, channels: 48, mlpWidth: 128, maxSequenceLength: 64, vocabularySize: 4096),
     ]
+
+    /// Floats of the backward scratch a recomputing pass may keep in its logits (B·T = N
+    /// rows, LoRA rank r): dStream2, dBranch and dAtty (N,C) each, dQKV, dFCH (N,H), Llama's
+    /// dUp, LoRA's dropped-out input (N,max(C,H)) and dh (N,r); each a multiple of 16 here.
+    static func sharedScratchFloats(_ config: ModelConfig, N: Int, r: Int) -> Int {
+        let C = config.channels, H = config.mlpWidth
+        return 3 * N * C + N * (C + 2 * config.kvChannels) + N * H + (config.family == .llama ? N * H : 0) + N * max(C, H) + N * r
+    }
 
     func model(_ config: ModelConfig, recompute: Bool) -> TransformerModel {
         let model = TransformerModel(config: config, lora: LoRAConfig(rank: 4, alpha: 8, dropout: 0.1), seed: 5)
@@ -39,6 +51,8 @@ import Testing
                 m.backward(lossScale: 0.5)
             }
             #expect(m.activations!.recomputesBlocks == recompute)
+            #expect(m.activations!.backwardScratchInLogits
+                == (recompute && Self.sharedScratchFloats(config, N: B * T, r: 4) <= B * T * config.vocabularySize))
             gradients.append(m.slots[0].gradients!.array)
         }
         #expect(losses[0...1] == losses[2...3])
@@ -61,6 +75,8 @@ import Testing
             m.zeroGradients()
             losses.append(m.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: true)!)
             #expect(m.activations!.logitRows == (recompute ? 16 : B * T))
+            #expect(m.activations!.backwardScratchInLogits
+                == (recompute && Self.sharedScratchFloats(config, N: B * T, r: 4) <= 16 * config.vocabularySize))
             m.backward(lossScale: 0.5)
             // Per-token weights, as a policy gradient gives them.
             m.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, training: true)
@@ -77,13 +93,14 @@ import Testing
     @Test(arguments: configs)
     func itKeepsOnlyEachBlocksOutputBeyondTheFirst(config: ModelConfig) {
         let (B, T) = (2, 16), N = B * T
-        var floats: [Bool: Int] = [:], targeted = 0
+        var floats: [Bool: Int] = [:], targeted = 0, sharesLogits = false
         for recompute in [false, true] {
             let m = model(config, recompute: recompute)
             targeted = m.slots[0].layout.slots.count / config.layers
             m.forward(inputs: tokens(N, vocabulary: config.vocabularySize, seed: 64), targets: nil, batchSize: B, sequenceLength: T,
                       training: false)
             floats[recompute] = m.activations!.floatCount
+            if recompute { sharesLogits = m.activations!.backwardScratchInLogits }
         }
         // By hand: a block's tensors at C channels, MLP width H, heads NH (each size a multiple of 16 here).
         let C = config.channels, H = config.mlpWidth, NH = config.heads, KC = config.kvChannels
@@ -91,10 +108,12 @@ import Testing
             ? 7 * N * C + 4 * N + N * 3 * C + 2 * N * H + B * NH * T * T  // ln1 … residual3, two means and rstds, qkv, fch and GELU
             : 7 * N * C + 2 * N + N * (C + 2 * KC) + 3 * N * H + B * NH * T * T  // two rstds, q k v, gate, up and SwiGLU
         #expect(Activations.blockFloats(config: config, B: B, T: T) == block)
-        // Each shared block gives up all but its output, and its LoRA h (N,r) on every projection.
-        let r = 4
+        // Each shared block gives up all but its output, and its LoRA h (N,r) on every
+        // projection; where it fits, the backward scratch after dStream and dLN takes none.
+        let r = 4, scratch = Self.sharedScratchFloats(config, N: N, r: r)
         #expect(targeted >= 4)
-        #expect(floats[false]! - floats[true]! == (config.layers - 1) * (block - N * C + targeted * N * r))
+        #expect(sharesLogits == (scratch <= N * config.vocabularySize))
+        #expect(floats[false]! - floats[true]! == (config.layers - 1) * (block - N * C + targeted * N * r) + (sharesLogits ? scratch : 0))
     }
 
     @Test func theTrainingAndForwardOnlyBuffersAreNeverHeldAtOnce() {

@@ -101,6 +101,30 @@ import Testing
         #expect(training.activations!.buffer.count > forwardOnlyFloats(layers: 2))
     }
 
+    /// Shapes whose logits over 32 rows are fewer floats than the blocks' (the first two)
+    /// and more (the wide vocabularies).
+    static let logitLayouts: [ModelConfig] = [
+        .tiny, .llamaTiny,
+        ModelConfig(layers: 2, heads: 2, channels: 32, maxSequenceLength: 64, vocabularySize: 4096),
+        .llama(layers: 3, heads: 4, kvHeads: 2, channels: 48, mlpWidth: 128, maxSequenceLength: 64, vocabularySize: 4096),
+    ]
+
+    @Test(arguments: logitLayouts) func itsLogitsTakeTheFloatsItsBlocksUsed(config: ModelConfig) throws {
+        // By hand: the embeddings (N,C), one block, LoRA h (N,r) shared by every projection;
+        // then the final norm (N,C) with its mean (GPT-2) and rstd, the log-sum-exps and losses (N).
+        let (B, T, r) = (2, 16, 4), N = B * T, C = config.channels, V = config.vocabularySize
+        let model = TransformerModel(config: config, lora: LoRAConfig(rank: r), seed: 1)
+        let b = batch(config, B: B, T: T, seed: 841)
+        _ = model.forwardOnly(batch: b) { _, _ in }
+        let acts = try #require(model.forwardOnlyActivations)
+        let front = N * C + Activations.blockFloats(config: config, B: B, T: T) + N * r
+        let tail = N * C + (config.family == .llama ? N : 2 * N) + 2 * N
+        #expect(acts.logitRows == N)
+        #expect(acts.logits == 0)
+        #expect(acts.buffer.count == max(front, N * V) + tail)
+        #expect((N * V > front) == (V == 4096))
+    }
+
     // MARK: - Candidates stacked along the rows
 
     /// Candidate values for `slot`: the model's own, perturbed by a seeded draw.

@@ -575,6 +575,16 @@ public final class TransformerModel {
         return acts
     }
 
+    /// Frees every pass's buffers (the training pass's kept activations, the forward-only
+    /// pass's scratch); the next pass of either kind allocates its own again. What the
+    /// last forward left for `backward()` or `withLogits` goes with them.
+    public func releasePassBuffers() {
+        activations = nil
+        forwardOnlyActivations = nil
+        lastActivations = nil
+        lastForwardKept = false
+    }
+
     /// Whether a training pass at (B,T) recomputes its blocks in backward: when only
     /// adapter slots train (no base group, no bottleneck) and keeping everything would
     /// take more than `activationBudgetBytes` (at GPT-2 124M, batch 4 × 64: 231 MB,

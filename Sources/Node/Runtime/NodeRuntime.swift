@@ -306,6 +306,9 @@ public final class NodeRuntime: @unchecked Sendable {
             let measuresTest = round % settings.testEvery == 0 || round == settings.rounds
             let testLoss = measuresTest ? try nodeModel.testLoss() : nil
             if let testLoss, aggregates, let fedbiot { fedbiot.noteTest(loss: testLoss) }
+            // The scoring and evaluation buffers (31 MiB at GPT-2 124M) are not held
+            // through the commit and the idle time before the next round.
+            nodeModel.model.releasePassBuffers()
             phases.end("evaluation")
             if let previousCommit {
                 phases.note("previous_commit", wall: previousCommit.wall, cpu: previousCommit.cpu)
