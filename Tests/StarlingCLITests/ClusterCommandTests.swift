@@ -157,11 +157,14 @@ func clusterTopology(name: String, names: [String], sources: [String], settings:
             while p.isRunning && Date() < deadline { usleep(100_000) }
             #expect(!p.isRunning, "a node did not finish in time")
             p.waitUntilExit()
-            // A node that failed says why in its log, which goes with the folder.
+            // A node that failed says why in its log, which goes with the folder: the
+            // message, read only on failure, carries its end.
             let name = p === steady ? "steady" : "victim"
-            let tail = ((try? String(contentsOfFile: "\(dir)/\(name).log", encoding: .utf8)) ?? "")
-                .split(separator: "\n").suffix(12).joined(separator: "\n")
-            #expect(p.terminationStatus == 0, "\(name) exited with \(p.terminationStatus); its log ends:\n\(tail)")
+            func logEnd() -> String {
+                ((try? String(contentsOfFile: "\(dir)/\(name).log", encoding: .utf8)) ?? "")
+                    .split(separator: "\n").suffix(12).joined(separator: "\n")
+            }
+            #expect(p.terminationStatus == 0, "\(name) exited with \(p.terminationStatus); its log ends:\n\(logEnd())")
         }
         // The victim's rounds are complete and each appears once, across all its restarts.
         let completed = try lines(state + "/metrics.jsonl").map { line -> Int in

@@ -94,7 +94,7 @@ public enum FileSystem {
     public static func createDirectory(_ path: String) throws(FileError) {
         if path.isEmpty || isDirectory(path) { return }
         let parent = parentDirectory(of: path)
-        if parent != path && !parent.isEmpty && !exists(parent) { try createDirectory(parent) }
+        if parent != path && !exists(parent) { try createDirectory(parent) }
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .fromErrno("mkdir", path) }
         guard isDirectory(path) else { throw FileError(path: path, operation: "mkdir", code: ENOTDIR) }
     }

@@ -77,7 +77,7 @@ final class Activations {
         let maxRank = ranks.max() ?? 0
         var offset = 0
         func take(_ count: Int) -> Int {
-            defer { offset += (count + 15) & ~15 }  // keep every tensor 64-byte aligned
+            defer { offset += Self.padded(count) }
             return offset
         }
         encoded = take(N * C)
@@ -131,7 +131,7 @@ final class Activations {
         // LoRA h once the final norm has read the last block's output, and nothing reads
         // them again: its logits take those floats (at GPT-2 124M, 256 rows and runs of 80
         // of them: 3.93 M of the 4.02 M floats of logits, 16 MB not allocated).
-        if !keepsActivations { offset = max(offset, (logitRows * V + 15) & ~15) }
+        if !keepsActivations { offset = max(offset, Self.padded(logitRows * V)) }
         lnf = take(N * C)
         lnfMean = llama ? 0 : take(N)
         lnfRstd = take(N)
@@ -158,23 +158,20 @@ final class Activations {
         // with its logits before the first block's backward, and nothing reads them
         // again: when they fit, these live in the logits' floats (at GPT-2 124M, batch
         // 4 × 64: 2.75 M of its 4.02 M floats of logits, 80 rows' worth; 11 MB not allocated).
+        // dStream2, dBranch, dAtty, dQKV, dFCH, dUp, loraXD, loraDH; a tensor the pass
+        // lacks has size 0 and offset 0.
         let scratch = [N * C, N * C, N * C, N * QKV, N * H, llama ? N * H : 0, maxRank > 0 ? N * max(C, H) : 0,
                        maxRank > 0 ? N * maxRank : 0]
-        let sharesLogits = recomputesBlocks && scratch.reduce(0) { $0 + (($1 + 15) & ~15) } <= logitRows * V
+        let sharesLogits = recomputesBlocks && scratch.reduce(0) { $0 + Self.padded($1) } <= logitRows * V
         var shared = logits
-        func place(_ count: Int) -> Int {
+        let placed = scratch.map { count -> Int in
+            if count == 0 { return 0 }
             guard sharesLogits else { return take(count) }
-            defer { shared += (count + 15) & ~15 }
+            defer { shared += Self.padded(count) }
             return shared
         }
-        dStream2 = place(scratch[0])
-        dBranch = place(scratch[1])
-        dAtty = place(scratch[2])
-        dQKV = place(scratch[3])
-        dFCH = place(scratch[4])
-        dUp = llama ? place(scratch[5]) : 0
-        loraXD = maxRank > 0 ? place(scratch[6]) : 0
-        loraDH = maxRank > 0 ? place(scratch[7]) : 0
+        (dStream2, dBranch, dAtty, dQKV, dFCH, dUp, loraXD, loraDH) =
+            (placed[0], placed[1], placed[2], placed[3], placed[4], placed[5], placed[6], placed[7])
         backwardScratchInLogits = sharesLogits
         buffer = FloatBuffer(count: offset)
     }
@@ -185,8 +182,11 @@ final class Activations {
         let C = config.channels, N = B * T, H = config.mlpWidth, llama = config.family == .llama
         let sizes = [N * C, llama ? 0 : N, N, N * (C + 2 * config.kvChannels), N * C, B * config.heads * T * T, N * C, N * C,
                      N * C, llama ? 0 : N, N, N * H, N * H, llama ? N * H : 0, N * C, N * C]
-        return sizes.reduce(0) { $0 + (($1 + 15) & ~15) }
+        return sizes.reduce(0) { $0 + padded($1) }
     }
+
+    /// `count` floats rounded up to a multiple of 16, so every tensor stays 64-byte aligned.
+    static func padded(_ count: Int) -> Int { (count + 15) & ~15 }
 
     /// Floats of the one allocation.
     var floatCount: Int { buffer.count }
